@@ -76,6 +76,14 @@ typedef struct {
 uint64_t ltx_crc64(uint64_t crc, const void *buf, size_t len);
 /* CRC64(u32be(pgno) || page) | 1<<63 */
 uint64_t ltx_page_checksum(uint32_t pgno, const uint8_t *page, uint32_t page_size);
+/* Database checksum of an image of `commit` pages (page i at (i-1)*page_size):
+ * XOR of the page checksums of 1..commit except the lock page, | 1<<63. */
+uint64_t ltx_db_checksum(const uint8_t *db, uint32_t page_size, uint32_t commit);
+/* Incremental update for one page: XOR out old_page (NULL = page did not
+ * exist), XOR in new_page (NULL = page removed); result | 1<<63. The lock
+ * page is ignored. */
+uint64_t ltx_db_checksum_update(uint64_t ck, uint32_t pgno, const uint8_t *old_page,
+                                const uint8_t *new_page, uint32_t page_size);
 
 /* ---- header / trailer --------------------------------------------------- */
 
