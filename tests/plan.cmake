@@ -1,0 +1,11 @@
+# Replica layout, restore plan (proto/layout.c, proto/plan.c) and the
+# read-side ltxctl commands (inspect, verify, restore).
+add_executable(test_layout ${CMAKE_CURRENT_SOURCE_DIR}/test_layout.c)
+target_link_libraries(test_layout PRIVATE ltxproto PkgConfig::CMOCKA)
+add_test(NAME layout_unit COMMAND test_layout)
+set_tests_properties(layout_unit PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
+
+add_executable(test_plan ${CMAKE_CURRENT_SOURCE_DIR}/test_plan.c)
+target_link_libraries(test_plan PRIVATE ltxproto PkgConfig::CMOCKA PkgConfig::JANSSON)
+add_test(NAME plan_unit COMMAND test_plan)
+set_tests_properties(plan_unit PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
