@@ -1,0 +1,449 @@
+/* file_backend.c - local-directory replicas (Litestream "file" backend):
+ *   <root>/<db>/ltx/<level decimal>/<min %016x>-<max %016x>.ltx
+ * db "" means the root itself holds the replica (<root>/ltx/...). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+obj_status file_open(objstore *s, const char *path, obj_error *e) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--; /* keep "/" itself */
+    if (n == 0) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "empty store path");
+    if (n >= PATH_MAX - 64) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "store path too long");
+    if (memchr(path, 0, n) != NULL) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "bad store path");
+    s->root = strndup(path, n);
+    if (!s->root) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    if (n == 1 && s->root[0] == '/') s->root[0] = 0; /* "/" -> "" so joins give "/x" */
+    struct stat st;
+    if (stat(n ? path : "/", &st) == 0 && !S_ISDIR(st.st_mode))
+        return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "store path is not a folder: %.200s", s->root);
+    /* A missing root is allowed: it may be created later (empty listings). */
+    return OBJ_OK;
+}
+
+/* <root>[/<db>]/ltx[/<level>[/<name>]] */
+static int db_path(const objstore *s, char *out, size_t outlen, const char *db, int level,
+                   const char *name) {
+    int k;
+    const char *sep = db[0] ? "/" : "";
+    if (level < 0)
+        k = snprintf(out, outlen, "%s%s%s/ltx", s->root, sep, db);
+    else if (!name)
+        k = snprintf(out, outlen, "%s%s%s/ltx/%d", s->root, sep, db, level);
+    else
+        k = snprintf(out, outlen, "%s%s%s/ltx/%d/%s", s->root, sep, db, level, name);
+    return (k < 0 || (size_t)k >= outlen) ? -1 : 0;
+}
+
+static int file_path(const objstore *s, char *out, size_t outlen, const char *db,
+                     const ltx_fileinfo *f) {
+    char name[38];
+    obj_format_ltx_name(name, f->min_txid, f->max_txid);
+    return db_path(s, out, outlen, db, f->level, name);
+}
+
+static obj_status errno_status(int err) {
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR: return OBJ_NOT_FOUND;
+    case EACCES:
+    case EPERM: return OBJ_ERR_AUTH;
+    case ENOMEM: return OBJ_ERR_NOMEM;
+    case ENAMETOOLONG:
+    case EISDIR: return OBJ_ERR_INVALID;
+    default: return OBJ_ERR_IO;
+    }
+}
+
+obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
+    OBJ_COUNT(s, lists, 1);
+    const char *root = s->root[0] ? s->root : "/";
+    DIR *d = opendir(root);
+    if (!d) {
+        if (errno == ENOENT) return OBJ_OK; /* nothing replicated yet */
+        int err = errno;
+        return obj_fail(s, e, errno_status(err) == OBJ_NOT_FOUND ? OBJ_ERR_IO : errno_status(err), 0,
+                        "list %.180s: %s", root, strerror(err));
+    }
+    char **v = NULL;
+    size_t cnt = 0, cap = 0;
+    obj_status st = OBJ_OK;
+    struct dirent *de;
+    char p[PATH_MAX];
+    int rerr = 0;
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(d)) == NULL) {
+            rerr = errno;
+            break;
+        }
+        if (obj_db_name_valid(de->d_name, 0) != 0) continue;
+        if (db_path(s, p, sizeof p, de->d_name, -1, NULL) != 0) continue;
+        struct stat sb;
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        if (cnt == OBJ_MAX_DBS) {
+            st = obj_fail(s, e, OBJ_ERR_TOO_LARGE, 0, "more than %u databases under %.180s",
+                          OBJ_MAX_DBS, root);
+            break;
+        }
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **g = realloc(v, nc * sizeof *g);
+            if (!g) {
+                st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+                break;
+            }
+            v = g;
+            cap = nc;
+        }
+        if (!(v[cnt] = strdup(de->d_name))) {
+            st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+            break;
+        }
+        cnt++;
+    }
+    if (st == OBJ_OK && rerr != 0)
+        st = obj_fail(s, e, OBJ_ERR_IO, 0, "list %.180s: %s", root, strerror(rerr));
+    closedir(d);
+    if (st != OBJ_OK) {
+        objstore_free_names(v, cnt);
+        return st;
+    }
+    if (cnt > 1) qsort(v, cnt, sizeof *v, obj_cmp_names);
+    *names = v;
+    *n = cnt;
+    return OBJ_OK;
+}
+
+obj_status file_list_level(objstore *s, const char *db, int level, uint64_t min_from,
+                           ltx_fileinfo **out, size_t *n, obj_error *e) {
+    OBJ_COUNT(s, lists, 1);
+    char dir[PATH_MAX];
+    if (db_path(s, dir, sizeof dir, db, level, NULL) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR) return OBJ_OK; /* missing level = empty */
+        return obj_fail(s, e, errno_status(err), 0, "list %.180s: %s", dir, strerror(err));
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int err = errno;
+        close(dfd);
+        return obj_fail(s, e, errno_status(err), 0, "list %.180s: %s", dir, strerror(err));
+    }
+    ltx_fileinfo *v = NULL;
+    size_t cnt = 0, cap = 0;
+    obj_status st = OBJ_OK;
+    struct dirent *de;
+    int rerr = 0;
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(d)) == NULL) {
+            rerr = errno;
+            break;
+        }
+        uint64_t mn, mx;
+        if (obj_parse_ltx_name(de->d_name, strlen(de->d_name), &mn, &mx) != 0) continue;
+        if (mn < min_from) continue;
+        struct stat sb;
+        if (fstatat(dfd, de->d_name, &sb, 0) != 0) {
+            if (errno == ENOENT) continue; /* deleted meanwhile (retention) */
+            int err = errno;
+            st = obj_fail(s, e, errno_status(err) == OBJ_NOT_FOUND ? OBJ_ERR_IO : errno_status(err),
+                          0, "stat %.150s/%s: %s", dir, de->d_name, strerror(err));
+            break;
+        }
+        if (!S_ISREG(sb.st_mode)) continue;
+        if (cnt == OBJ_MAX_LIST_ENTRIES) {
+            st = obj_fail(s, e, OBJ_ERR_TOO_LARGE, 0, "more than %u files in %.180s",
+                          OBJ_MAX_LIST_ENTRIES, dir);
+            break;
+        }
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            ltx_fileinfo *g = realloc(v, nc * sizeof *g);
+            if (!g) {
+                st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing %.180s", dir);
+                break;
+            }
+            v = g;
+            cap = nc;
+        }
+        v[cnt].level = level;
+        v[cnt].min_txid = mn;
+        v[cnt].max_txid = mx;
+        v[cnt].size = (uint64_t)sb.st_size;
+        v[cnt].created_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+        cnt++;
+    }
+    if (st == OBJ_OK && rerr != 0)
+        st = obj_fail(s, e, OBJ_ERR_IO, 0, "list %.180s: %s", dir, strerror(rerr));
+    closedir(d);
+    if (st != OBJ_OK) {
+        free(v);
+        return st;
+    }
+    obj_sort_files(v, cnt);
+    *out = v;
+    *n = cnt;
+    return OBJ_OK;
+}
+
+static obj_status open_file(objstore *s, const char *db, const ltx_fileinfo *f, char *path,
+                            size_t plen, int *fd, struct stat *sb, obj_error *e) {
+    if (file_path(s, path, plen, db, f) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+        int err = errno;
+        return obj_fail(s, e, errno_status(err), 0, "open %.200s: %s", path, strerror(err));
+    }
+    if (fstat(*fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+        int err = errno;
+        close(*fd);
+        *fd = -1;
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "%.200s is not a regular file (%s)", path,
+                        strerror(err));
+    }
+    return OBJ_OK;
+}
+
+/* Read exactly len bytes at off; *got = bytes actually read (short at EOF). */
+static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off, size_t *got) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = pread(fd, buf + done, len - done, (off_t)(off + done));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            *got = done;
+            return -1;
+        }
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+obj_status file_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
+                           size_t len, uint8_t *buf, obj_error *e) {
+    OBJ_COUNT(s, gets, 1);
+    char path[PATH_MAX];
+    int fd;
+    struct stat sb;
+    obj_status st = open_file(s, db, f, path, sizeof path, &fd, &sb, e);
+    if (st != OBJ_OK) return st;
+    if (off > (uint64_t)INT64_MAX - len) {
+        close(fd);
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "range beyond file %.200s", path);
+    }
+    size_t got = 0;
+    int rc = pread_full(fd, buf, len, off, &got);
+    int err = errno;
+    close(fd);
+    OBJ_COUNT(s, bytes_read, got);
+    if (rc != 0) return obj_fail(s, e, OBJ_ERR_IO, 0, "read %.200s: %s", path, strerror(err));
+    if (got != len)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0,
+                        "truncated: %.180s has %llu bytes, wanted %zu at offset %llu", path,
+                        (unsigned long long)sb.st_size, len, (unsigned long long)off);
+    return OBJ_OK;
+}
+
+obj_status file_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
+                          uint8_t *buf, size_t *got, obj_error *e) {
+    OBJ_COUNT(s, gets, 1);
+    char path[PATH_MAX];
+    int fd;
+    struct stat sb;
+    obj_status st = open_file(s, db, f, path, sizeof path, &fd, &sb, e);
+    if (st != OBJ_OK) return st;
+    uint64_t size = (uint64_t)sb.st_size;
+    if (f->size != 0 && f->size != size) {
+        close(fd);
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0,
+                        "%.180s has %llu bytes but the listing said %llu", path,
+                        (unsigned long long)size, (unsigned long long)f->size);
+    }
+    size_t want = (uint64_t)len < size ? len : (size_t)size;
+    size_t n = 0;
+    int rc = pread_full(fd, buf, want, size - want, &n);
+    int err = errno;
+    close(fd);
+    OBJ_COUNT(s, bytes_read, n);
+    if (rc != 0) return obj_fail(s, e, OBJ_ERR_IO, 0, "read %.200s: %s", path, strerror(err));
+    if (n != want) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "truncated: %.200s shrank", path);
+    *got = n;
+    return OBJ_OK;
+}
+
+obj_status file_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
+                          uint8_t **buf, size_t *len, obj_error *e) {
+    OBJ_COUNT(s, gets, 1);
+    char path[PATH_MAX];
+    int fd;
+    struct stat sb;
+    obj_status st = open_file(s, db, f, path, sizeof path, &fd, &sb, e);
+    if (st != OBJ_OK) return st;
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size > max_bytes) {
+        close(fd);
+        return obj_fail(s, e, OBJ_ERR_TOO_LARGE, 0, "%.180s has %llu bytes, more than the cap %zu",
+                        path, (unsigned long long)size, max_bytes);
+    }
+    if (f->size != 0 && f->size != size) {
+        close(fd);
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0,
+                        "%.180s has %llu bytes but the listing said %llu", path,
+                        (unsigned long long)size, (unsigned long long)f->size);
+    }
+    uint8_t *b = malloc(size ? (size_t)size : 1);
+    if (!b) {
+        close(fd);
+        return obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory reading %.200s", path);
+    }
+    size_t n = 0;
+    int rc = pread_full(fd, b, (size_t)size, 0, &n);
+    int err = errno;
+    close(fd);
+    OBJ_COUNT(s, bytes_read, n);
+    if (rc != 0 || n != size) {
+        free(b);
+        if (rc != 0) return obj_fail(s, e, OBJ_ERR_IO, 0, "read %.200s: %s", path, strerror(err));
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "truncated: %.200s shrank while read", path);
+    }
+    *buf = b;
+    *len = n;
+    return OBJ_OK;
+}
+
+/* mkdir -p for the folders below the root (the root too if missing). */
+static int mkdirs(char *path) {
+    size_t n = strlen(path);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] == '/' || path[i] == 0) {
+            char c = path[i];
+            path[i] = 0;
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+                path[i] = c;
+                return -1;
+            }
+            path[i] = c;
+        }
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0) return -1;
+    if (!S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
+                           uint64_t max_txid, const uint8_t *buf, size_t len,
+                           int64_t timestamp_ms, obj_error *e) {
+    OBJ_COUNT(s, puts, 1);
+    char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 8], name[38];
+    obj_format_ltx_name(name, min_txid, max_txid);
+    if (db_path(s, dir, sizeof dir, db, level, NULL) != 0 ||
+        db_path(s, path, sizeof path, db, level, name) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (mkdirs(dir) != 0) {
+        int err = errno;
+        return obj_fail(s, e, errno_status(err) == OBJ_NOT_FOUND ? OBJ_ERR_IO : errno_status(err),
+                        0, "create folder %.180s: %s", dir, strerror(err));
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int err = errno;
+        return obj_fail(s, e, errno_status(err) == OBJ_NOT_FOUND ? OBJ_ERR_IO : errno_status(err),
+                        0, "create %.200s: %s", tmp, strerror(err));
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, buf + done, len - done);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        done += (size_t)w;
+    }
+    int err = errno;
+    const char *step = "write";
+    int ok = done == len;
+    if (ok) {
+        struct timespec ts[2];
+        ts[0].tv_sec = (time_t)(timestamp_ms / 1000);
+        ts[0].tv_nsec = (long)(timestamp_ms % 1000) * 1000000L;
+        if (ts[0].tv_nsec < 0) {
+            ts[0].tv_sec -= 1;
+            ts[0].tv_nsec += 1000000000L;
+        }
+        ts[1] = ts[0];
+        /* mtime last: nothing writes the data after this */
+        if (futimens(fd, ts) != 0) {
+            ok = 0;
+            step = "set mtime of";
+        } else if (fsync(fd) != 0) {
+            ok = 0;
+            step = "fsync";
+        }
+        err = errno;
+    }
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        err = errno;
+        step = "close";
+    }
+    if (!ok) {
+        unlink(tmp);
+        return obj_fail(s, e, OBJ_ERR_IO, 0, "%s %.200s: %s", step, tmp, strerror(err));
+    }
+    if (rename(tmp, path) != 0) {
+        err = errno;
+        unlink(tmp);
+        return obj_fail(s, e, OBJ_ERR_IO, 0, "rename to %.200s: %s", path, strerror(err));
+    }
+    if (fsync_dir(dir) != 0) {
+        err = errno;
+        return obj_fail(s, e, OBJ_ERR_IO, 0, "fsync folder %.200s: %s", dir, strerror(err));
+    }
+    OBJ_COUNT(s, bytes_written, len);
+    return OBJ_OK;
+}
+
+obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
+    OBJ_COUNT(s, deletes, 1);
+    char path[PATH_MAX];
+    if (file_path(s, path, sizeof path, db, f) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
+    if (unlink(path) != 0) {
+        int err = errno;
+        return obj_fail(s, e, errno_status(err), 0, "delete %.200s: %s", path, strerror(err));
+    }
+    return OBJ_OK;
+}

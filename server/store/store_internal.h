@@ -1,0 +1,78 @@
+/* store_internal.h - shared by the object-store backends (not public). */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objstore.h"
+
+/* Caps: every growable thing has one. */
+#define OBJ_MAX_LIST_ENTRIES (10u * 1000u * 1000u) /* files per level listing */
+#define OBJ_MAX_DBS 100000u                          /* databases under a root */
+#define OBJ_MAX_DB_NAME 255u
+
+typedef struct s3ctx s3ctx;
+
+struct objstore {
+    char *url;          /* as given, for logs */
+    int is_s3;
+    char *root;         /* file backend: root folder (no trailing '/') */
+    s3ctx *s3;          /* S3 backend state */
+    _Atomic uint64_t gets, lists, puts, deletes, heads, bytes_read, bytes_written, errors, retries;
+};
+
+#define OBJ_COUNT(s, field, n) atomic_fetch_add_explicit(&(s)->field, (uint64_t)(n), memory_order_relaxed)
+
+/* Fill e (may be NULL) and return code. Counts an error unless NOT_FOUND/OK. */
+obj_status obj_fail(objstore *s, obj_error *e, obj_status code, long http_status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void obj_ok(obj_error *e);
+
+/* "" (the root itself) or a plain folder name: no '/', '\\', control bytes,
+ * no leading '.', at most 255 bytes. 0 = valid. */
+int obj_db_name_valid(const char *db, int allow_empty);
+/* Strict "^[0-9a-f]{16}-[0-9a-f]{16}\.ltx$" with 0 < min <= max; 0 = match. */
+int obj_parse_ltx_name(const char *name, size_t len, uint64_t *min_txid, uint64_t *max_txid);
+void obj_format_ltx_name(char out[38], uint64_t min_txid, uint64_t max_txid);
+void obj_sort_files(ltx_fileinfo *f, size_t n);
+int obj_cmp_names(const void *a, const void *b);
+/* Common argument checks for a file reference. */
+obj_status obj_check_file_arg(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
+
+/* file backend */
+obj_status file_open(objstore *s, const char *path, obj_error *e);
+obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e);
+obj_status file_list_level(objstore *s, const char *db, int level, uint64_t min_from,
+                           ltx_fileinfo **out, size_t *n, obj_error *e);
+obj_status file_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
+                           size_t len, uint8_t *buf, obj_error *e);
+obj_status file_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
+                          uint8_t *buf, size_t *got, obj_error *e);
+obj_status file_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
+                          uint8_t **buf, size_t *len, obj_error *e);
+obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
+                           uint64_t max_txid, const uint8_t *buf, size_t len,
+                           int64_t timestamp_ms, obj_error *e);
+obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
+
+/* S3 backend */
+obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_error *e);
+void s3_close(objstore *s);
+obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e);
+obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from,
+                         ltx_fileinfo **out, size_t *n, obj_error *e);
+obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
+                         size_t len, uint8_t *buf, obj_error *e);
+obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
+                        uint8_t *buf, size_t *got, obj_error *e);
+obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
+                        uint8_t **buf, size_t *len, obj_error *e);
+obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
+                         uint64_t max_txid, const uint8_t *buf, size_t len, int64_t timestamp_ms,
+                         obj_error *e);
+obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
+
+#endif

@@ -1,0 +1,6 @@
+# Object-store backends (server/store): file backend unit tests, SigV4
+# known-answer tests, S3 backend against moto_server.
+add_executable(test_store ${CMAKE_CURRENT_SOURCE_DIR}/test_store.c)
+target_link_libraries(test_store PRIVATE ltxstore PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::CRYPTO Threads::Threads)
+add_test(NAME store_file COMMAND test_store)
+set_tests_properties(store_file PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 60)

@@ -1,0 +1,580 @@
+/* test_store.c - file backend of objstore against the reference vectors
+ * (expected values come from $LTX_VECTORS/manifest.json). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "objstore.h"
+
+static const char *vectors;
+static json_t *manifest;
+static json_t *chain; /* main-4096 */
+static char tmproot[256];
+
+static void die(const char *msg) {
+    fprintf(stderr, "setup: %s\n", msg);
+    exit(1);
+}
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(b, 1, n, f) != n) die(path);
+    fclose(f);
+}
+
+static void mkdir_p(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(tmp, 0755);
+}
+
+static void rm_rf(const char *path) {
+    char cmd[2 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
+
+static void sha256_hex(const uint8_t *b, size_t n, char out[65]) {
+    uint8_t d[32];
+    SHA256(b, n, d);
+    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* Copy the chain's file replica to <tmproot>/app.db/ltx/<level>/..., with
+ * mtimes set from the manifest's header timestamps. */
+static void copy_chain(const char *dbdir) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(chain, "files"), i, f) {
+        const char *rel = json_string_value(json_object_get(f, "path"));
+        int level = (int)json_integer_value(json_object_get(f, "level"));
+        const char *name = strrchr(rel, '/') + 1;
+        char src[PATH_MAX], dir[PATH_MAX], dst[2 * PATH_MAX];
+        snprintf(src, sizeof src, "%s/%s", vectors, rel);
+        snprintf(dir, sizeof dir, "%.3000s/ltx/%d", dbdir, level);
+        mkdir_p(dir);
+        snprintf(dst, sizeof dst, "%s/%s", dir, name);
+        size_t n;
+        uint8_t *b = slurp(src, &n);
+        if (!b) die(src);
+        spit(dst, b, n);
+        free(b);
+        int64_t ms = json_integer_value(json_object_get(json_object_get(f, "header"), "timestamp_ms"));
+        struct timespec ts[2] = {{ms / 1000, (ms % 1000) * 1000000L}, {ms / 1000, (ms % 1000) * 1000000L}};
+        if (utimensat(AT_FDCWD, dst, ts, 0) != 0) die("utimensat");
+    }
+}
+
+static int setup_all(void **state) {
+    (void)state;
+    vectors = getenv("LTX_VECTORS");
+    if (!vectors) die("LTX_VECTORS not set");
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/manifest.json", vectors);
+    json_error_t je;
+    manifest = json_load_file(p, 0, &je);
+    if (!manifest) die(je.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(manifest, "chains"), i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "name")), "main-4096") == 0) chain = c;
+    }
+    if (!chain) die("main-4096 chain missing from manifest");
+    snprintf(tmproot, sizeof tmproot, "/tmp/ltxstore-test-XXXXXX");
+    if (!mkdtemp(tmproot)) die("mkdtemp");
+    char db[PATH_MAX + 16];
+    snprintf(db, sizeof db, "%s/app.db", tmproot);
+    copy_chain(db);
+    /* things that are not databases */
+    snprintf(p, sizeof p, "%s/other", tmproot);
+    mkdir_p(p);
+    snprintf(p, sizeof p, "%s/.hidden/ltx/0", tmproot);
+    mkdir_p(p);
+    snprintf(p, sizeof p, "%s/plain.txt", tmproot);
+    spit(p, (const uint8_t *)"x", 1);
+    snprintf(p, sizeof p, "%s/ltxfile/ltx", tmproot); /* "ltx" is a file, not a folder */
+    mkdir_p(p);
+    rmdir(p);
+    spit(p, (const uint8_t *)"x", 1);
+    /* foreign names inside a level folder */
+    const char *junk[] = {"junk.txt", "0000000000000001-0000000000000001.ltx.tmp",
+                          "000000000000000A-000000000000000A.ltx", "0000000000000001-0000000000000001.LTX",
+                          "0000000000000000-0000000000000001.ltx", "0000000000000003-0000000000000002.ltx",
+                          "000000000000001-0000000000000001.ltx"};
+    for (size_t k = 0; k < sizeof junk / sizeof *junk; k++) {
+        snprintf(p, sizeof p, "%s/app.db/ltx/0/%s", tmproot, junk[k]);
+        spit(p, (const uint8_t *)"junk", 4);
+    }
+    snprintf(p, sizeof p, "%s/app.db/ltx/0/00000000000000ff-00000000000000ff.ltx", tmproot);
+    mkdir_p(p); /* a folder with an LTX name is ignored */
+    return 0;
+}
+
+static int teardown_all(void **state) {
+    (void)state;
+    rm_rf(tmproot);
+    json_decref(manifest);
+    return 0;
+}
+
+static objstore *open_root(void) {
+    obj_error e;
+    objstore *s = objstore_open(tmproot, NULL, &e);
+    if (!s) fail_msg("open %s: %s", tmproot, e.msg);
+    return s;
+}
+
+/* Expected files of one level from the manifest, sorted by (min, max). */
+static size_t expected_level(int level, uint64_t min_from, json_t **out, size_t cap) {
+    size_t n = 0, i;
+    json_t *f;
+    json_array_foreach(json_object_get(chain, "files"), i, f) {
+        if (json_integer_value(json_object_get(f, "level")) != level) continue;
+        if (hex64(json_string_value(json_object_get(f, "min_txid"))) < min_from) continue;
+        assert_true(n < cap);
+        out[n++] = f;
+    }
+    for (size_t a = 1; a < n; a++) /* insertion sort by (min, max) */
+        for (size_t b = a; b > 0; b--) {
+            uint64_t m0 = hex64(json_string_value(json_object_get(out[b - 1], "min_txid")));
+            uint64_t m1 = hex64(json_string_value(json_object_get(out[b], "min_txid")));
+            uint64_t x0 = hex64(json_string_value(json_object_get(out[b - 1], "max_txid")));
+            uint64_t x1 = hex64(json_string_value(json_object_get(out[b], "max_txid")));
+            if (m0 > m1 || (m0 == m1 && x0 > x1)) {
+                json_t *t = out[b];
+                out[b] = out[b - 1];
+                out[b - 1] = t;
+            }
+        }
+    return n;
+}
+
+static void test_open_urls(void **state) {
+    (void)state;
+    obj_error e;
+    char url[PATH_MAX + 16];
+    snprintf(url, sizeof url, "file://%s", tmproot);
+    objstore *s = objstore_open(url, NULL, &e);
+    assert_non_null(s);
+    assert_string_equal(objstore_url(s), url);
+    assert_int_equal(objstore_is_s3(s), 0);
+    char **names;
+    size_t n;
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "app.db");
+    objstore_free_names(names, n);
+    objstore_close(s);
+
+    assert_null(objstore_open("file://relative/path", NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    assert_null(objstore_open("http://example.com/x", NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    assert_null(objstore_open("", NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    snprintf(url, sizeof url, "%s/plain.txt", tmproot);
+    assert_null(objstore_open(url, NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+
+    /* a root that does not exist yet: empty listings, not errors */
+    snprintf(url, sizeof url, "%s/not-yet", tmproot);
+    s = objstore_open(url, NULL, &e);
+    assert_non_null(s);
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    ltx_fileinfo *fi;
+    assert_int_equal(objstore_list_level(s, "", 0, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    objstore_close(s);
+    assert_string_equal(obj_status_str(OBJ_NOT_FOUND), "not_found");
+}
+
+static void test_list_levels(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    obj_error e;
+    size_t total = 0;
+    for (int level = 0; level <= 9; level++) {
+        json_t *exp[64];
+        size_t ne = expected_level(level, 0, exp, 64);
+        ltx_fileinfo *fi;
+        size_t n;
+        assert_int_equal(objstore_list_level(s, "app.db", level, 0, &fi, &n, &e), OBJ_OK);
+        assert_int_equal(n, ne);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(fi[i].level, level);
+            assert_int_equal(fi[i].min_txid, hex64(json_string_value(json_object_get(exp[i], "min_txid"))));
+            assert_int_equal(fi[i].max_txid, hex64(json_string_value(json_object_get(exp[i], "max_txid"))));
+            assert_int_equal(fi[i].size, json_integer_value(json_object_get(exp[i], "size")));
+            assert_int_equal(fi[i].created_ms,
+                             json_integer_value(json_object_get(json_object_get(exp[i], "header"), "timestamp_ms")));
+        }
+        free(fi);
+        total += ne;
+    }
+    assert_true(total > 10);
+    /* min_from filter */
+    json_t *exp[64];
+    size_t ne = expected_level(0, 5, exp, 64);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "app.db", 0, 5, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, ne);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) assert_true(fi[i].min_txid >= 5);
+    free(fi);
+    assert_int_equal(objstore_list_level(s, "app.db", 0, UINT64_MAX, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    free(fi);
+    /* all levels at once, sorted by level then min */
+    assert_int_equal(objstore_list_all(s, "app.db", &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, json_array_size(json_object_get(chain, "files")));
+    for (size_t i = 1; i < n; i++)
+        assert_true(fi[i - 1].level < fi[i].level ||
+                    (fi[i - 1].level == fi[i].level && fi[i - 1].min_txid < fi[i].min_txid));
+    free(fi);
+    /* unknown db: empty; bad level: invalid */
+    assert_int_equal(objstore_list_level(s, "nope.db", 0, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(objstore_list_level(s, "app.db", 10, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    assert_int_equal(objstore_list_level(s, "app.db", -1, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    objstore_close(s);
+
+    /* the db folder itself as the root ("" = root holds ltx/) */
+    char url[PATH_MAX + 16];
+    snprintf(url, sizeof url, "%s/app.db/", tmproot);
+    s = objstore_open(url, NULL, &e);
+    assert_non_null(s);
+    ne = expected_level(9, 0, exp, 64);
+    assert_int_equal(objstore_list_level(s, "", 9, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, ne);
+    free(fi);
+    objstore_close(s);
+}
+
+static void test_reads(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    obj_error e;
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(chain, "files"), i, f) {
+        const char *rel = json_string_value(json_object_get(f, "path"));
+        char src[PATH_MAX];
+        snprintf(src, sizeof src, "%s/%s", vectors, rel);
+        size_t vlen;
+        uint8_t *v = slurp(src, &vlen);
+        assert_non_null(v);
+        ltx_fileinfo fi = {.level = (int)json_integer_value(json_object_get(f, "level")),
+                           .min_txid = hex64(json_string_value(json_object_get(f, "min_txid"))),
+                           .max_txid = hex64(json_string_value(json_object_get(f, "max_txid"))),
+                           .size = (uint64_t)json_integer_value(json_object_get(f, "size"))};
+        /* whole file: sha256 from the manifest */
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(objstore_read_file(s, "app.db", &fi, 1 << 20, &buf, &len, &e), OBJ_OK);
+        assert_int_equal(len, fi.size);
+        char hex[65];
+        sha256_hex(buf, len, hex);
+        assert_string_equal(hex, json_string_value(json_object_get(f, "sha256")));
+        free(buf);
+        assert_int_equal(objstore_read_file(s, "app.db", &fi, (size_t)fi.size - 1, &buf, &len, &e),
+                         OBJ_ERR_TOO_LARGE);
+        assert_null(buf);
+        /* header range */
+        uint8_t hdr[100];
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, 0, 100, hdr, &e), OBJ_OK);
+        assert_memory_equal(hdr, v, 100);
+        /* a middle range: the page index as located by the manifest */
+        json_t *pi = json_object_get(f, "page_index");
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(pi, "offset"));
+        size_t il = (size_t)json_integer_value(json_object_get(pi, "varint_bytes"));
+        uint8_t *idx = malloc(il);
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, off, il, idx, &e), OBJ_OK);
+        assert_memory_equal(idx, v + off, il);
+        free(idx);
+        /* past the end: truncated */
+        uint8_t big[64];
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size - 10, 64, big, &e), OBJ_ERR_INVALID);
+        assert_non_null(strstr(e.msg, "truncated"));
+        /* tail */
+        size_t got;
+        assert_int_equal(objstore_read_tail(s, "app.db", &fi, 64, big, &got, &e), OBJ_OK);
+        assert_int_equal(got, 64);
+        assert_memory_equal(big, v + vlen - 64, 64);
+        uint8_t *all = malloc(vlen + 100);
+        assert_int_equal(objstore_read_tail(s, "app.db", &fi, vlen + 100, all, &got, &e), OBJ_OK);
+        assert_int_equal(got, vlen);
+        assert_memory_equal(all, v, vlen);
+        free(all);
+        /* a listing size that disagrees is caught */
+        ltx_fileinfo wrong = fi;
+        wrong.size = fi.size + 1;
+        assert_int_equal(objstore_read_tail(s, "app.db", &wrong, 64, big, &got, &e), OBJ_ERR_INVALID);
+        free(v);
+    }
+    /* missing file */
+    ltx_fileinfo miss = {.level = 0, .min_txid = 0x77, .max_txid = 0x77, .size = 10};
+    uint8_t b[10];
+    size_t got;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(objstore_read_range(s, "app.db", &miss, 0, 10, b, &e), OBJ_NOT_FOUND);
+    assert_non_null(strstr(e.msg, "0000000000000077-0000000000000077.ltx"));
+    assert_int_equal(objstore_read_tail(s, "app.db", &miss, 10, b, &got, &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_read_file(s, "app.db", &miss, 100, &buf, &len, &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_delete_file(s, "app.db", &miss, &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_read_range(s, "nope.db", &miss, 0, 10, b, &e), OBJ_NOT_FOUND);
+    /* bad file references */
+    ltx_fileinfo bad = {.level = 0, .min_txid = 5, .max_txid = 4};
+    assert_int_equal(objstore_read_range(s, "app.db", &bad, 0, 10, b, &e), OBJ_ERR_INVALID);
+    bad = (ltx_fileinfo){.level = 12, .min_txid = 1, .max_txid = 1};
+    assert_int_equal(objstore_read_range(s, "app.db", &bad, 0, 10, b, &e), OBJ_ERR_INVALID);
+    objstore_close(s);
+}
+
+static void test_truncated_file(void **state) {
+    (void)state;
+    char dir[PATH_MAX], p[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/trunc.db/ltx/0", tmproot);
+    mkdir_p(dir);
+    snprintf(p, sizeof p, "%s/0000000000000001-0000000000000001.ltx", dir);
+    uint8_t data[50];
+    memset(data, 0xab, sizeof data);
+    spit(p, data, sizeof data);
+    objstore *s = open_root();
+    obj_error e;
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "trunc.db", 0, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(fi[0].size, 50);
+    uint8_t hdr[100];
+    assert_int_equal(objstore_read_range(s, "trunc.db", &fi[0], 0, 100, hdr, &e), OBJ_ERR_INVALID);
+    /* shrink after listing: whole read sees the disagreement */
+    if (truncate(p, 20) != 0) fail_msg("truncate");
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(objstore_read_file(s, "trunc.db", &fi[0], 1000, &buf, &len, &e), OBJ_ERR_INVALID);
+    free(fi);
+    objstore_close(s);
+    snprintf(p, sizeof p, "%s/trunc.db", tmproot);
+    rm_rf(p);
+}
+
+static void test_write_delete(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    obj_error e;
+    uint8_t data[3000];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7 + 3);
+    int64_t ts = 1735689600123LL;
+    assert_int_equal(objstore_write_file(s, "new.db", 3, 0x10, 0x20, data, sizeof data, ts, &e), OBJ_OK);
+    /* the file is where Litestream puts it, with mtime = timestamp, no tmp left */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/new.db/ltx/3/0000000000000010-0000000000000020.ltx", tmproot);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_size, sizeof data);
+    assert_int_equal((int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000, ts);
+    snprintf(p, sizeof p, "%s/new.db/ltx/3/0000000000000010-0000000000000020.ltx.tmp", tmproot);
+    assert_int_not_equal(stat(p, &sb), 0);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(fi[0].created_ms, ts);
+    assert_int_equal(fi[0].size, sizeof data);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(objstore_read_file(s, "new.db", &fi[0], sizeof data, &buf, &len, &e), OBJ_OK);
+    assert_int_equal(len, sizeof data);
+    assert_memory_equal(buf, data, sizeof data);
+    free(buf);
+    char **names;
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "app.db");
+    assert_string_equal(names[1], "new.db");
+    objstore_free_names(names, n);
+    /* overwrite replaces */
+    data[0] ^= 0xff;
+    assert_int_equal(objstore_write_file(s, "new.db", 3, 0x10, 0x20, data, 100, ts + 1000, &e), OBJ_OK);
+    assert_int_equal(objstore_read_file(s, "new.db", &(ltx_fileinfo){.level = 3, .min_txid = 0x10, .max_txid = 0x20},
+                                        1000, &buf, &len, &e), OBJ_OK);
+    assert_int_equal(len, 100);
+    assert_memory_equal(buf, data, 100);
+    free(buf);
+    assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_OK);
+    assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_NOT_FOUND);
+    free(fi);
+    assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    /* bad TXIDs / levels refused before touching the disk */
+    assert_int_equal(objstore_write_file(s, "new.db", 0, 0, 1, data, 10, ts, &e), OBJ_ERR_INVALID);
+    assert_int_equal(objstore_write_file(s, "new.db", 0, 5, 4, data, 10, ts, &e), OBJ_ERR_INVALID);
+    assert_int_equal(objstore_write_file(s, "new.db", 10, 1, 1, data, 10, ts, &e), OBJ_ERR_INVALID);
+    objstore_close(s);
+    snprintf(p, sizeof p, "%s/new.db", tmproot);
+    rm_rf(p);
+}
+
+static void test_hostile_names(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    obj_error e;
+    const char *bad[] = {"..", ".", "../x", "a/b", "/abs", ".hidden", "a\\b", "a\nb", "a\x01" "b"};
+    uint8_t data[8] = {0};
+    ltx_fileinfo f = {.level = 0, .min_txid = 1, .max_txid = 1, .size = 8};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ltx_fileinfo *fi;
+        size_t n, got;
+        uint8_t *buf;
+        assert_int_equal(objstore_list_level(s, bad[i], 0, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+        assert_int_equal(objstore_list_all(s, bad[i], &fi, &n, &e), OBJ_ERR_INVALID);
+        assert_int_equal(objstore_read_range(s, bad[i], &f, 0, 8, data, &e), OBJ_ERR_INVALID);
+        assert_int_equal(objstore_read_tail(s, bad[i], &f, 8, data, &got, &e), OBJ_ERR_INVALID);
+        assert_int_equal(objstore_read_file(s, bad[i], &f, 100, &buf, &n, &e), OBJ_ERR_INVALID);
+        assert_int_equal(objstore_write_file(s, bad[i], 0, 1, 1, data, 8, 0, &e), OBJ_ERR_INVALID);
+        assert_int_equal(objstore_delete_file(s, bad[i], &f, &e), OBJ_ERR_INVALID);
+    }
+    char longname[300];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, longname, 0, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    assert_int_equal(objstore_list_level(s, NULL, 0, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    /* nothing escaped the root */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/../x", tmproot);
+    struct stat sb;
+    assert_int_not_equal(stat(p, &sb), 0);
+    objstore_close(s);
+}
+
+static void test_stats(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    obj_error e;
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.gets + st.lists + st.puts + st.deletes + st.errors, 0);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "app.db", 0, 0, &fi, &n, &e), OBJ_OK);
+    uint8_t hdr[100];
+    assert_int_equal(objstore_read_range(s, "app.db", &fi[0], 0, 100, hdr, &e), OBJ_OK);
+    assert_int_equal(objstore_write_file(s, "stats.db", 0, 1, 1, hdr, 100, 0, &e), OBJ_OK);
+    assert_int_equal(objstore_delete_file(s, "stats.db", &fi[0], &e), OBJ_OK);
+    assert_int_equal(objstore_delete_file(s, "stats.db", &fi[0], &e), OBJ_NOT_FOUND);
+    uint8_t big[200];
+    assert_int_equal(objstore_read_range(s, "app.db", &fi[0], fi[0].size - 1, 2, big, &e), OBJ_ERR_INVALID);
+    free(fi);
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.lists, 1);
+    assert_int_equal(st.gets, 2);
+    assert_int_equal(st.puts, 1);
+    assert_int_equal(st.deletes, 2);
+    assert_int_equal(st.bytes_read, 101);
+    assert_int_equal(st.bytes_written, 100);
+    assert_int_equal(st.errors, 1); /* NOT_FOUND is not an error */
+    objstore_close(s);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/stats.db", tmproot);
+    rm_rf(p);
+}
+
+struct thr {
+    objstore *s;
+    int failures;
+};
+
+static void *reader(void *arg) {
+    struct thr *t = arg;
+    obj_error e;
+    for (int i = 0; i < 200; i++) {
+        ltx_fileinfo *fi;
+        size_t n;
+        if (objstore_list_level(t->s, "app.db", i % 3, 0, &fi, &n, &e) != OBJ_OK || n == 0) {
+            t->failures++;
+            continue;
+        }
+        uint8_t hdr[100];
+        if (objstore_read_range(t->s, "app.db", &fi[n - 1], 0, 100, hdr, &e) != OBJ_OK ||
+            memcmp(hdr, "LTX1", 4) != 0)
+            t->failures++;
+        free(fi);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    pthread_t th[4];
+    struct thr t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct thr){s, 0};
+        pthread_create(&th[i], NULL, reader, &t[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].failures, 0);
+    }
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.lists, 800);
+    assert_int_equal(st.gets, 800);
+    objstore_close(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_urls),      cmocka_unit_test(test_list_levels),
+        cmocka_unit_test(test_reads),          cmocka_unit_test(test_truncated_file),
+        cmocka_unit_test(test_write_delete),   cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_stats),          cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
