@@ -1,0 +1,100 @@
+/* log.c - logfmt lines to stderr. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+
+static atomic_int g_level = LOG_INFO;
+
+void log_set_level(int level) { atomic_store(&g_level, level); }
+
+int log_parse_level(const char *s)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fmt_time_ms(char *out, size_t outlen, int64_t ms)
+{
+    time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int frac = (int)(ms - (int64_t)sec * 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *log_q(char *out, size_t outlen, const char *v)
+{
+    size_t o = 0;
+    if (outlen < 3) {
+        if (outlen)
+            out[0] = 0;
+        return out;
+    }
+    out[o++] = '"';
+    for (const char *p = v ? v : ""; *p && o + 5 < outlen; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return out;
+}
+
+void logf_(int level, const char *event, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < atomic_load(&g_level))
+        return;
+    char ts[40];
+    fmt_time_ms(ts, sizeof ts, now_ms());
+    char line[2048];
+    int n = snprintf(line, sizeof line, "ts=%s level=%s event=%s", ts,
+                     names[level < 0 ? 0 : level > 3 ? 3 : level], event);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof line - 2 && fmt && *fmt) {
+        line[n++] = ' ';
+        va_list ap;
+        va_start(ap, fmt);
+        int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+        va_end(ap);
+        if (m > 0)
+            n += m;
+        if ((size_t)n > sizeof line - 2)
+            n = (int)sizeof line - 2;
+    }
+    line[n++] = '\n';
+    line[n] = 0;
+    fputs(line, stderr);
+}
