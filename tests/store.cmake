@@ -4,3 +4,8 @@ add_executable(test_store ${CMAKE_CURRENT_SOURCE_DIR}/test_store.c)
 target_link_libraries(test_store PRIVATE ltxstore PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::CRYPTO Threads::Threads)
 add_test(NAME store_file COMMAND test_store)
 set_tests_properties(store_file PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 60)
+
+add_executable(test_sigv4 ${CMAKE_CURRENT_SOURCE_DIR}/test_sigv4.c)
+target_link_libraries(test_sigv4 PRIVATE ltxstore PkgConfig::CMOCKA)
+add_test(NAME store_sigv4 COMMAND test_sigv4)
+set_tests_properties(store_sigv4 PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 60)
