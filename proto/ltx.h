@@ -183,6 +183,14 @@ ltx_encoder *ltx_encoder_new(const ltx_header *h, size_t max_bytes);
 /* Pages must come strictly increasing, <= commit, never the lock page; a
  * snapshot must get every page 1..commit. */
 ltx_err ltx_encoder_add_page(ltx_encoder *enc, uint32_t pgno, const uint8_t *page, ltx_error *e);
+/* Same rules, but store an already-compressed LZ4 block (e.g. copied from
+ * a v3b frame: bytes 10.. of it) instead of compressing `page`. With page
+ * == NULL the block is decoded (must give exactly page_size bytes) to feed
+ * the file checksum; with page != NULL the caller vouches that the block
+ * decodes to `page`. Lets compaction copy frames without recompressing, and
+ * reproduces reference files byte for byte. */
+ltx_err ltx_encoder_add_block(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
+                              const uint8_t *block, uint32_t block_len, ltx_error *e);
 /* Write terminator, index and trailer. With checksums tracked the caller
  * gives post_apply (use ltx_db_checksum*), else pass 0. On success *out
  * (malloc'd, caller frees) holds the file. */
