@@ -1,0 +1,918 @@
+#!/usr/bin/env python3
+"""ltxhttp benchmarks: run everything on this machine, print absolute numbers
+and ratios measured in the same run, write bench/RESULTS.md.
+
+Started by bench/run.sh (which builds first). Usage:
+  bench/run.sh [--quick] [--only throughput,lookups,freshness,economy,coldstart,memory]
+               [--keep] [--no-write]
+"""
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
+import harness  # noqa: E402  (ports, processes, moto)
+
+ALL = ["throughput", "lookups", "freshness", "economy", "coldstart", "memory"]
+
+# Sizes: full run / --quick.
+SIZES = {
+    False: dict(db_rows=1_000_000, wrk_seconds=10, lookups=20000, cold_lookups=300,
+                fresh_counts=(100, 100, 100), econ_window=60, econ_readers=(1, 10, 100),
+                cold_files=1200, mem_pages=1_000_000, mem_caches=("64M", "256M")),
+    True: dict(db_rows=100_000, wrk_seconds=4, lookups=5000, cold_lookups=100,
+               fresh_counts=(20, 30, 30), econ_window=15, econ_readers=(1, 10, 100),
+               cold_files=1000, mem_pages=200_000, mem_caches=("32M",)),
+}
+
+PAGE = 4096
+
+
+def log(*a):
+    print("[bench %s]" % time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def http_json(url, timeout=10):
+    st, _, body = harness.http_get(url, timeout=timeout)
+    if st != 200:
+        raise RuntimeError(f"GET {url} -> {st}: {body[:200]!r}")
+    return json.loads(body)
+
+
+def find_key(obj, names, path=()):
+    """Depth-first search for the first key in names; returns (value, path)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in names and isinstance(v, (int, float)):
+                return v, path + (k,)
+        for k, v in obj.items():
+            r = find_key(v, names, path + (k,))
+            if r is not None:
+                return r
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            r = find_key(v, names, path + (i,))
+            if r is not None:
+                return r
+    return None
+
+
+def objstore_counters(status):
+    """gets/lists from /admin/status: prefer an object named like the object
+    store ('objstore', 'store', 'object_store'), else the first hit."""
+    def sub(o):
+        if isinstance(o, dict):
+            for k in ("objstore", "object_store", "store", "storage"):
+                if isinstance(o.get(k), dict):
+                    return o[k]
+            for v in o.values():
+                r = sub(v)
+                if r is not None:
+                    return r
+        return None
+    base = sub(status) or status
+    out = {}
+    for key, names in (("gets", ("gets", "get", "get_requests")), ("lists", ("lists", "list", "list_requests")),
+                       ("bytes_read", ("bytes_read",)), ("heads", ("heads",))):
+        r = find_key(base, names)
+        out[key] = r[0] if r else None
+    return out
+
+
+def rss_kb(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def fmt(x, unit="", nd=1):
+    if x is None:
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    if abs(x) >= 100:
+        return f"{x:,.0f}{unit}"
+    return f"{x:,.{nd}f}{unit}"
+
+
+def ratio(a, b, nd=2):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.{nd}f}×"
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.sz = SIZES[self.quick]
+        self.build = args.build
+        self.work = tempfile.mkdtemp(prefix="ltxbench-", dir=args.workdir)
+        self.procs = []
+        self.results = {}
+        self.notes = []
+        self.started = datetime.datetime.utcnow()
+
+    # ---------------------------------------------------------------- tools
+    def bin(self, name):
+        for sub in ("bench", "server", "tools", "client-vfs", ""):
+            p = os.path.join(self.build, sub, name)
+            if os.path.exists(p):
+                return p
+        raise FileNotFoundError(f"{name} is not built in {self.build}")
+
+    def run(self, args, check=True, env=None, timeout=None):
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        r = subprocess.run(args, capture_output=True, text=True, env=full_env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{os.path.basename(args[0])} exited {r.returncode}: {r.stderr.strip()[-600:]}")
+        return r
+
+    def run_json(self, args, env=None, timeout=None, check=True):
+        r = self.run(args, env=env, timeout=timeout, check=False)
+        lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"{os.path.basename(args[0])} exited {r.returncode}, no JSON: {r.stderr.strip()[-600:]}")
+        out = json.loads(lines[-1])
+        out["_rc"] = r.returncode
+        out["_stderr"] = r.stderr.strip()[-400:]
+        if check and r.returncode != 0:
+            log(f"  note: {os.path.basename(args[0])} exit {r.returncode}: {out['_stderr'][-200:]}")
+        return out
+
+    def start(self, args, env=None, name=None):
+        p = harness.Proc(args, env=env, log=os.path.join(self.work, (name or os.path.basename(args[0])) + f"-{len(self.procs)}.log"))
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        try:
+            p.stop()
+        finally:
+            if p in self.procs:
+                self.procs.remove(p)
+
+    def stop_all(self):
+        for p in list(self.procs):
+            try:
+                self.stop(p)
+            except Exception:
+                pass
+
+    # ---------------------------------------------------------------- server
+    def start_server(self, dbs, cache="512M", poll="1s", extra=(), env=None, name="ltxpaged"):
+        port = harness.free_port()
+        args = [self.bin("ltxpaged"), "--listen", f"127.0.0.1:{port}", "--cache-size", cache,
+                "--poll-interval", poll]
+        for n, u in dbs.items():
+            args += ["--db", f"{n}={u}"]
+        args += list(extra)
+        t0 = time.monotonic()
+        p = self.start(args, env=env, name=name)
+        harness.wait_port(port, 30, p.p)
+        p.port = port
+        p.url = f"http://127.0.0.1:{port}"
+        p.t0 = t0
+        return p
+
+    def wait_ready(self, srv, names, timeout=120):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if srv.poll() is not None:
+                raise RuntimeError(f"ltxpaged exited {srv.returncode}: {srv.output()[-800:]}")
+            ok = True
+            for n in names:
+                st, _, body = harness.http_get(f"{srv.url}/{n}", timeout=5)
+                if st != 200:
+                    ok = False
+                    last = f"{st} {body[:200]!r}"
+                    break
+                j = json.loads(body)
+                if j.get("state") != "ok":
+                    ok = False
+                    last = j
+                    break
+            if ok:
+                return time.monotonic()
+            time.sleep(0.005)
+        raise TimeoutError(f"databases {names} not ready after {timeout}s: {last}")
+
+    def admin(self, srv):
+        return http_json(f"{srv.url}/admin/status")
+
+    # ---------------------------------------------------------------- data
+    def make_sqlite(self, path, rows):
+        """t(id INTEGER PRIMARY KEY, v BLOB): ~200 bytes per row, 4 KiB pages."""
+        if os.path.exists(path):
+            os.remove(path)
+        sql = (f"PRAGMA page_size={PAGE}; PRAGMA journal_mode=DELETE; "
+               "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); "
+               f"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<{rows}) "
+               "INSERT INTO t SELECT i, randomblob(150) || printf('%08d', i) FROM c;")
+        self.run(["sqlite3", path, sql])
+
+    def bench_db(self):
+        """The ~200 MB (quick: ~20 MB) database, its replica, and nginx's copy."""
+        if hasattr(self, "_bench"):
+            return self._bench
+        d = os.path.join(self.work, "data")
+        os.makedirs(d, exist_ok=True)
+        db = os.path.join(d, "bench.db")
+        t0 = time.monotonic()
+        self.make_sqlite(db, self.sz["db_rows"])
+        size = os.path.getsize(db)
+        npages = size // PAGE
+        replica = os.path.join(d, "replica", "bench.db")
+        snap = self.run_json([self.bin("ltxgen"), "snapshot", db, replica])
+        log(f"bench.db: {size / 1e6:.1f} MB, {npages} pages, replica {snap['bytes'] / 1e6:.1f} MB "
+            f"({time.monotonic() - t0:.1f}s)")
+        self._bench = dict(db=db, size=size, pages=npages, replica=replica, rows=self.sz["db_rows"])
+        return self._bench
+
+    def nginx_root(self, b):
+        """One static file per page (same URL path as ltxpaged) + the db file."""
+        if "www" in b:
+            return b["www"]
+        www = os.path.join(self.work, "www")
+        pages = os.path.join(www, "bench.db", "pages")
+        os.makedirs(pages)
+        with open(b["db"], "rb") as f:
+            for n in range(1, b["pages"] + 1):
+                with open(os.path.join(pages, str(n)), "wb") as o:
+                    o.write(f.read(PAGE))
+        os.link(b["db"], os.path.join(www, "bench.db", "file"))
+        b["www"] = www
+        return www
+
+    def start_nginx(self, root):
+        prefix = os.path.join(self.work, "nginx")
+        for sub in ("", "tmp"):
+            os.makedirs(os.path.join(prefix, sub), exist_ok=True)
+        port = harness.free_port()
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = f"""{user}worker_processes 2;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 10000000;
+  keepalive_timeout 120;
+  open_file_cache max=200000 inactive=120s;
+  default_type application/octet-stream;
+  client_body_temp_path {prefix}/tmp/body;
+  proxy_temp_path {prefix}/tmp/proxy;
+  fastcgi_temp_path {prefix}/tmp/fastcgi;
+  uwsgi_temp_path {prefix}/tmp/uwsgi;
+  scgi_temp_path {prefix}/tmp/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    root {root};
+    location / {{ }}
+  }}
+}}
+"""
+        cpath = os.path.join(prefix, "nginx.conf")
+        with open(cpath, "w") as f:
+            f.write(conf)
+        p = self.start(["nginx", "-c", cpath, "-p", prefix + "/"], name="nginx")
+        harness.wait_port(port, 15, p.p)
+        p.url = f"http://127.0.0.1:{port}"
+        return p
+
+    # ---------------------------------------------------------------- wrk
+    def wrk(self, url, mode, npages, conns=32, seconds=None, batch=32):
+        seconds = seconds or self.sz["wrk_seconds"]
+        args = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", os.path.join(HERE, "pages.lua"),
+                url, "--", mode, "bench.db", str(npages), str(batch), str(PAGE)]
+        r = self.run(args, timeout=seconds + 60)
+        m = re.search(r"WRKJSON (\{.*\})", r.stdout)
+        if not m:
+            raise RuntimeError(f"wrk: no summary: {r.stdout[-500:]} {r.stderr[-300:]}")
+        j = json.loads(m.group(1))
+        secs = j["duration_us"] / 1e6
+        errs = j["errors_status"] + j["errors_connect"] + j["errors_read"] + j["errors_write"] + j["errors_timeout"]
+        j.update(rps=j["requests"] / secs, mbps=j["bytes"] / secs / 1e6, errors=errs)
+        return j
+
+    def warm_server(self, srv, name, npages):
+        """Read every page once through batches (fills ltxpaged's cache)."""
+        step = 1024
+        for a in range(1, npages + 1, step):
+            b = min(npages, a + step - 1)
+            st, _, body = harness.http_get(f"{srv.url}/{name}/pages?n={a}-{b}", timeout=60)
+            if st != 200:
+                raise RuntimeError(f"warm {a}-{b}: {st} {body[:200]!r}")
+
+    # ============================================================ benchmarks
+    def b_throughput(self):
+        b = self.bench_db()
+        www = self.nginx_root(b)
+        srv = self.start_server({"bench.db": b["replica"]}, cache="1G")
+        self.wait_ready(srv, ["bench.db"])
+        ngx = self.start_nginx(www)
+        try:
+            # correctness spot check: same bytes from both for a few pages
+            for n in (1, 2, b["pages"] // 2, b["pages"]):
+                s1, _, a1 = harness.http_get(f"{srv.url}/bench.db/pages/{n}")
+                s2, _, a2 = harness.http_get(f"{ngx.url}/bench.db/pages/{n}")
+                if s1 != 200 or a1 != a2:
+                    raise RuntimeError(f"page {n}: ltxpaged {s1} ({len(a1)} B) differs from the file")
+            t0 = time.monotonic()
+            self.warm_server(srv, "bench.db", b["pages"])
+            warm_s = time.monotonic() - t0
+            self.run(["sh", "-c", f"cat {www}/bench.db/file > /dev/null"])
+            n = b["pages"]
+            res = {"pages": n, "db_mb": b["size"] / 1e6, "warm_seconds": warm_s, "conns": 32}
+            log("wrk: single pages, ltxpaged")
+            res["page_ltx"] = self.wrk(srv.url, "page", n)
+            log("wrk: single pages, nginx")
+            res["page_nginx"] = self.wrk(ngx.url, "page", n)
+            log("wrk: 32-page batch, ltxpaged /pages?n=a-b")
+            res["batch_ltx"] = self.wrk(srv.url, "batch", n)
+            log("wrk: 32-page range, nginx file")
+            res["range_nginx"] = self.wrk(ngx.url, "range", n)
+            log("wrk: 32-page range, ltxpaged /file")
+            try:
+                res["range_ltx"] = self.wrk(srv.url, "range", n)
+            except Exception as e:
+                res["range_ltx"] = {"error": str(e)}
+            res["server_rss_kb"] = rss_kb(srv.p.pid)
+            self.results["throughput"] = res
+        finally:
+            self.stop(ngx)
+            self.stop(srv)
+
+    def lookup(self, uri, label, env=None, **kw):
+        args = [self.bin("vfs_lookup"), "--db", uri, "--label", label, "--max-id", str(self.bench_db()["rows"])]
+        for k, v in kw.items():
+            k = "--" + k.replace("_", "-")
+            if v is True:
+                args.append(k)
+            elif v is not None:
+                args += [k, str(v)]
+        return self.run_json(args, env=env, timeout=900)
+
+    def b_lookups(self):
+        b = self.bench_db()
+        srv = self.start_server({"bench.db": b["replica"]}, cache="1G")
+        self.wait_ready(srv, ["bench.db"])
+        try:
+            self.warm_server(srv, "bench.db", b["pages"])
+            L = self.sz["lookups"]
+            C = self.sz["cold_lookups"]
+            local = f"file:{b['db']}?mode=ro"
+            remote = f"file:bench.db?vfs=ltxhttp&server={srv.url}"
+            env = {"LTXHTTP_CACHE_SIZE": str(2 * b["size"])}
+            scan = "SELECT sum(length(v)) FROM t"
+            r = {}
+            self.run(["sh", "-c", f"cat {b['db']} > /dev/null"])
+            log("lookups: local file")
+            r["local_1"] = self.lookup(local, "local, 1/tx", lookups=L, warm_sql=scan)
+            r["local_100"] = self.lookup(local, "local, 100/tx", lookups=L * 5, per_tx=100, warm_sql=scan)
+            r["local_cold"] = self.lookup(local, "local, new connection per lookup", lookups=C, reopen=True)
+            log("lookups: ltxhttp, warm local cache")
+            r["vfs_warm_1"] = self.lookup(remote, "ltxhttp warm, 1/tx", env=env, lookups=L, warm_sql=scan)
+            r["vfs_warm_100"] = self.lookup(remote, "ltxhttp warm, 100/tx", env=env, lookups=L * 5, per_tx=100,
+                                            warm_sql=scan)
+            log("lookups: ltxhttp, cold local cache (new connection per lookup), warm server")
+            r["vfs_cold"] = self.lookup(remote, "ltxhttp cold, new connection per lookup", env=env, lookups=C,
+                                        reopen=True)
+            r["vfs_nowarm_1"] = self.lookup(remote, "ltxhttp, one connection, cache filling", env=env,
+                                            lookups=min(L, 2000))
+            self.results["lookups"] = r
+        finally:
+            self.stop(srv)
+
+    def b_freshness(self):
+        d = os.path.join(self.work, "fresh")
+        os.makedirs(d)
+        db = os.path.join(d, "fresh.db")
+        self.run(["sqlite3", db, f"PRAGMA page_size={PAGE}; PRAGMA journal_mode=DELETE; "
+                  "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 0);"])
+        replica = os.path.join(d, "replica", "fresh.db")
+        self.run_json([self.bin("ltxgen"), "snapshot", db, replica])
+        counts = self.sz["fresh_counts"]
+        total = sum(counts)
+        prep = os.path.join(d, "prepared")
+        self.run_json([self.bin("ltxgen"), "updates", db, prep, "--start-txid", "2", "--count", str(total),
+                       "--sql", "UPDATE t SET v=?1 WHERE id=1"])
+        res = {}
+        k = 1
+        for interval_ms, n in zip((1000, 250, 100), counts):
+            srv = self.start_server({"fresh.db": replica}, cache="64M", poll=f"{interval_ms}ms")
+            try:
+                self.wait_ready(srv, ["fresh.db"])
+                gap = f"{interval_ms // 2}:{interval_ms * 3 // 2}"
+                log(f"freshness: poll {interval_ms} ms, {n} commits (gap {gap} ms)")
+                j = self.run_json([self.bin("freshness"), "--uri", f"file:fresh.db?vfs=ltxhttp&server={srv.url}",
+                                   "--prepared", prep, "--replica", replica, "--from", str(k), "--count", str(n),
+                                   "--gap-ms", gap, "--label", f"poll {interval_ms} ms"], timeout=n * 4 + 60)
+                j["poll_ms"] = interval_ms
+                res[str(interval_ms)] = j
+            finally:
+                self.stop(srv)
+            k += n
+        self.results["freshness"] = res
+
+    def b_economy(self):
+        b = self.bench_db()
+        d = os.path.join(self.work, "econ")
+        os.makedirs(d)
+        W = self.sz["econ_window"]
+        # prepared writer chain: one small update per second, like a busy app + Litestream
+        work_db = os.path.join(d, "writer.db")
+        shutil.copy(b["db"], work_db)
+        nfiles = (W + 15) * len(self.sz["econ_readers"])
+        prep = os.path.join(d, "prepared")
+        self.run_json([self.bin("ltxgen"), "updates", work_db, prep, "--start-txid", "2", "--count", str(nfiles),
+                       "--sql", f"UPDATE t SET v=randomblob(150) WHERE id=(?1*7919) % {b['rows']} + 1"])
+        prepared = sorted(os.listdir(prep))
+        replica = os.path.join(d, "replica", "bench.db")
+        os.makedirs(os.path.dirname(replica))
+        shutil.copytree(b["replica"], replica)
+        l0 = os.path.join(replica, "ltx", "0")
+        os.makedirs(l0, exist_ok=True)
+        pos = [0]
+        res = {}
+        rate = 2.0 if not self.quick else 2.0
+        for R in self.sz["econ_readers"]:
+            srv = self.start_server({"bench.db": replica}, cache="1G", poll="1s")
+            stop_writer = threading.Event()
+            placed = [0]
+
+            def writer():
+                while not stop_writer.wait(1.0):
+                    if pos[0] >= len(prepared):
+                        return
+                    name = prepared[pos[0]]
+                    tmp = os.path.join(l0, "." + name + ".tmp")
+                    shutil.copy2(os.path.join(prep, name), tmp)
+                    os.rename(tmp, os.path.join(l0, name))
+                    pos[0] += 1
+                    placed[0] += 1
+            try:
+                self.wait_ready(srv, ["bench.db"])
+                before = self.admin(srv)
+                c0 = objstore_counters(before)
+                th = threading.Thread(target=writer, daemon=True)
+                t0 = time.monotonic()
+                th.start()
+                readers = []
+                env = dict(os.environ, LTXHTTP_CACHE_SIZE=str(10 * 1024 * 1024))
+                for i in range(R):
+                    args = [self.bin("vfs_lookup"), "--db", f"file:bench.db?vfs=ltxhttp&server={srv.url}",
+                            "--max-id", str(b["rows"]), "--duration", str(W), "--rate", str(rate),
+                            "--seed", str(i + 1), "--label", f"reader {i}"]
+                    readers.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                    text=True, env=env))
+                outs = []
+                for p in readers:
+                    o, e = p.communicate(timeout=W + 120)
+                    lines = [x for x in o.splitlines() if x.startswith("{")]
+                    outs.append(json.loads(lines[-1]) if lines else {"error": e[-300:]})
+                elapsed = time.monotonic() - t0
+                stop_writer.set()
+                th.join()
+                after = self.admin(srv)
+                c1 = objstore_counters(after)
+                ours = {k: (c1[k] - c0[k]) if c1.get(k) is not None and c0.get(k) is not None else None
+                        for k in ("gets", "lists")}
+                per_min = 60.0 / elapsed
+                pages_fetched = 0
+                page_key = None
+                for o in outs:
+                    st = o.get("stats", {})
+                    for cand in ("pages_fetched", "pages", "misses", "page_misses", "fetched"):
+                        if cand in st:
+                            page_key = cand
+                            pages_fetched += st[cand]
+                            break
+                errors = sum(o.get("errors", 0) for o in outs) + sum(1 for o in outs if "error" in o)
+                lookups = sum(o.get("lookups", 0) for o in outs)
+                # Litestream VFS per reader: LIST L0 + LIST L1 every second; per new
+                # L0 file an index (tail) GET and a header GET; at open 2 GETs per
+                # plan file (here 1 snapshot); one GET per page it fetches.
+                theirs_lists = R * 2 * elapsed
+                theirs_gets = R * (2 * 1 + 2 * placed[0]) + pages_fetched
+                res[str(R)] = dict(readers=R, seconds=elapsed, l0_files=placed[0], lookups=lookups, errors=errors,
+                                   ours_gets_per_min=None if ours["gets"] is None else ours["gets"] * per_min,
+                                   ours_lists_per_min=None if ours["lists"] is None else ours["lists"] * per_min,
+                                   theirs_gets_per_min=theirs_gets * per_min,
+                                   theirs_lists_per_min=theirs_lists * per_min,
+                                   pages_fetched=pages_fetched, page_stat=page_key)
+                log(f"economy R={R}: {res[str(R)]}")
+            finally:
+                stop_writer.set()
+                self.stop(srv)
+        self.results["economy"] = {"rate_per_reader": rate, "window_s": W, "by_readers": res}
+
+    def b_coldstart(self):
+        d = os.path.join(self.work, "cold")
+        replica = os.path.join(d, "cold.db")
+        nfiles = self.sz["cold_files"]
+        g = self.run_json([self.bin("ltxgen"), "synth", replica, "--pages", "20000", "--l0", str(nfiles),
+                           "--touch", "8"])
+        res = {"files": g["files"], "pages": g["pages"], "replica_mb": g["bytes"] / 1e6}
+        # file replica first
+        srv = self.start_server({"cold.db": replica}, cache="256M")
+        try:
+            t = self.wait_ready(srv, ["cold.db"])
+            c = objstore_counters(self.admin(srv))
+            res["file"] = dict(seconds=t - srv.t0, **c)
+        finally:
+            self.stop(srv)
+        # S3 on moto
+        moto = harness.Moto()
+        self.procs.append(moto)
+        try:
+            t0 = time.monotonic()
+            self.upload(moto, "bench", replica, "cold.db")
+            res["upload_seconds"] = time.monotonic() - t0
+            env = moto.env()
+            srv = self.start_server({"cold.db": "s3://bench/cold.db"}, cache="256M", env=env,
+                                    extra=["--s3-endpoint", moto.endpoint, "--s3-region", "us-east-1",
+                                           "--s3-path-style"])
+            try:
+                t = self.wait_ready(srv, ["cold.db"], timeout=300)
+                c = objstore_counters(self.admin(srv))
+                res["s3"] = dict(seconds=t - srv.t0, **c)
+            finally:
+                self.stop(srv)
+        finally:
+            self.stop(moto)
+        # what a Litestream-VFS-style reader issues to open the same replica:
+        # a LIST per level (1000 keys per page) + tail and header GET per plan file
+        res["theirs_lists"] = 10 + (nfiles // 1000)
+        res["theirs_gets"] = 2 * g["files"]
+        self.results["coldstart"] = res
+
+    def upload(self, moto, bucket, local_dir, prefix):
+        """Upload a file replica as an S3 replica (<prefix>/<%04x level>/...)."""
+        c = moto.client()
+        c.create_bucket(Bucket=bucket)
+        items = []
+        ltx = os.path.join(local_dir, "ltx")
+        for lvl in os.listdir(ltx):
+            for fn in os.listdir(os.path.join(ltx, lvl)):
+                items.append((os.path.join(ltx, lvl, fn), f"{prefix}/{int(lvl):04x}/{fn}"))
+
+        clients = threading.local()
+
+        def put_cached(it):
+            if not hasattr(clients, "c"):
+                clients.c = moto.client()
+            path, key = it
+            with open(path, "rb") as f:
+                body = f.read()
+            ms = int.from_bytes(body[32:40], "big", signed=True)
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + ".%03dZ" % (ms % 1000)
+            clients.c.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"litestream-timestamp": ts})
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(put_cached, items))
+
+    def b_memory(self):
+        d = os.path.join(self.work, "mem")
+        tiny = os.path.join(d, "tiny.db")
+        os.makedirs(d)
+        self.run_json([self.bin("ltxgen"), "synth", tiny, "--pages", "10"])
+        big = os.path.join(d, "mem.db")
+        n = self.sz["mem_pages"]
+        t0 = time.monotonic()
+        g = self.run_json([self.bin("ltxgen"), "synth", big, "--pages", str(n), "--l0", "0"])
+        res = {"pages": n, "page_size": PAGE, "replica_mb": g["bytes"] / 1e6, "gen_seconds": time.monotonic() - t0,
+               "runs": []}
+        # baseline: same server, one 10-page database
+        srv = self.start_server({"tiny.db": tiny}, cache="64M")
+        try:
+            self.wait_ready(srv, ["tiny.db"])
+            time.sleep(0.5)
+            res["baseline_rss_kb"] = rss_kb(srv.p.pid)["VmRSS"]
+        finally:
+            self.stop(srv)
+        for cache in self.sz["mem_caches"]:
+            cache_bytes = int(cache[:-1]) * (1 << 20)
+            srv = self.start_server({"mem.db": big}, cache=cache)
+            try:
+                t = self.wait_ready(srv, ["mem.db"], timeout=600)
+                time.sleep(0.5)
+                ready = rss_kb(srv.p.pid)
+                run = {"cache": cache, "cache_bytes": cache_bytes, "index_seconds": t - srv.t0,
+                       "rss_ready_kb": ready["VmRSS"]}
+                # fill the cache: random 1024-page batches until 2x the cache size was read
+                rnd = random.Random(7)
+                fetched = 0
+                t1 = time.monotonic()
+                while fetched < 2 * cache_bytes:
+                    a = rnd.randint(1, max(1, n - 1024))
+                    st, _, body = harness.http_get(f"{srv.url}/mem.db/pages?n={a}-{a + 1023}", timeout=60)
+                    if st != 200:
+                        raise RuntimeError(f"batch {a}: {st} {body[:200]!r}")
+                    fetched += len(body)
+                run["fill_seconds"] = time.monotonic() - t1
+                run["fetched_mb"] = fetched / 1e6
+                time.sleep(0.5)
+                full = rss_kb(srv.p.pid)
+                run["rss_full_kb"] = full["VmRSS"]
+                run["hwm_kb"] = full["VmHWM"]
+                try:
+                    run["cache_reported"] = find_key(self.admin(srv), ("bytes", "cache_bytes", "used_bytes"))
+                except Exception as e:
+                    run["cache_reported"] = str(e)
+                res["runs"].append(run)
+                log(f"memory {cache}: {run}")
+            finally:
+                self.stop(srv)
+        self.results["memory"] = res
+
+    # ============================================================ report
+    def machine(self):
+        cpu = "?"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+        def ver(cmd):
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True).stderr.strip().splitlines()[0] or "?"
+            except Exception:
+                return "?"
+        return dict(nproc=os.cpu_count(), cpu=cpu, ram_mb=mem, kernel=platform.release(),
+                    nginx=ver(["nginx", "-v"]),
+                    wrk=subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+                    sqlite=subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0])
+
+    def report(self):
+        R = self.results
+        m = self.machine()
+        L = []
+        cmd = "bench/run.sh" + (" --quick" if self.quick else "") + \
+            (f" --only {self.args.only}" if self.args.only else "")
+        L.append(f"Command: `{cmd}` — {'QUICK run (smaller sizes, shorter windows)' if self.quick else 'full run'}")
+        L.append(f"Date: {self.started:%Y-%m-%d %H:%M} UTC; git {self.git_rev()}")
+        L.append(f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['ram_mb']:,} MiB RAM, Linux {m['kernel']}; "
+                 f"{m['nginx']}; {m['wrk']}; sqlite {m['sqlite']}. Load generator, servers and other "
+                 "processes share the same cores (loopback).")
+        L.append("")
+        t = R.get("throughput")
+        if t is not None:
+            L.append("### 1. Page throughput (wrk, 2 threads, 32 keep-alive connections, random pages, warm caches)")
+            if "error" in t:
+                L.append(f"Not run: {t['error']}")
+            else:
+                L.append(f"Database {t['db_mb']:.0f} MB, {t['pages']:,} pages of 4 KiB; nginx serves the same pages "
+                         "extracted as static files (and the database file for ranges).")
+                L.append("")
+                L.append("| request | ltxpaged | nginx | ltxpaged / nginx |")
+                L.append("| --- | --- | --- | --- |")
+                pl, pn = t["page_ltx"], t["page_nginx"]
+                L.append(f"| 1 page `/bench.db/pages/N` req/s | {fmt(pl['rps'])} | {fmt(pn['rps'])} | "
+                         f"{ratio(pl['rps'], pn['rps'])} |")
+                L.append(f"| 1 page p50 / p99 latency | {pl['p50_us'] / 1e3:.2f} / {pl['p99_us'] / 1e3:.2f} ms | "
+                         f"{pn['p50_us'] / 1e3:.2f} / {pn['p99_us'] / 1e3:.2f} ms | |")
+                bl, rn = t["batch_ltx"], t["range_nginx"]
+                L.append(f"| 32 pages `/pages?n=a-b` vs nginx `Range:` on the file, MB/s | {fmt(bl['mbps'])} | "
+                         f"{fmt(rn['mbps'])} | {ratio(bl['mbps'], rn['mbps'])} |")
+                L.append(f"| 32 pages, req/s | {fmt(bl['rps'])} | {fmt(rn['rps'])} | {ratio(bl['rps'], rn['rps'])} |")
+                rl = t.get("range_ltx", {})
+                if "mbps" in rl:
+                    L.append(f"| 32 pages `Range:` on ltxpaged `/file`, MB/s | {fmt(rl['mbps'])} | {fmt(rn['mbps'])} | "
+                             f"{ratio(rl['mbps'], rn['mbps'])} |")
+                errs = sum(x.get("errors", 0) for x in (pl, pn, bl, rn) if isinstance(x, dict))
+                L.append("")
+                L.append(f"wrk errors (non-2xx, socket): {errs}. ltxpaged RSS after: "
+                         f"{t['server_rss_kb']['VmRSS'] / 1024:.0f} MiB.")
+            L.append("")
+        lk = R.get("lookups")
+        if lk is not None:
+            L.append("### 2. Point lookups through SQLite (random primary key, `SELECT v FROM t WHERE id=?`)")
+            if "error" in lk:
+                L.append(f"Not run: {lk['error']}")
+            else:
+                L.append("| mode | lookups/s | p50 / p99 per transaction | vs local | HTTP req / lookup | "
+                         "pages fetched / lookup |")
+                L.append("| --- | --- | --- | --- | --- | --- |")
+
+                def row(key, base):
+                    x = lk.get(key)
+                    if not x:
+                        return
+                    if "error" in x and "lookups_per_sec" not in x:
+                        L.append(f"| {key} | error: {x['error']} | | | | |")
+                        return
+                    b0 = lk.get(base, {}).get("lookups_per_sec")
+                    st = x.get("stats_sum") if x.get("reopen") and x.get("stats_sum") else x.get("stats", {})
+                    req = st.get("requests")
+                    pages = None
+                    for cand in ("pages_fetched", "pages", "misses"):
+                        if cand in st:
+                            pages = st[cand]
+                            break
+                    n = max(1, x["lookups"])
+                    L.append(f"| {x['label']} | {fmt(x['lookups_per_sec'])} | {x['tx_p50_us']:.0f} / "
+                             f"{x['tx_p99_us']:.0f} µs | {ratio(x['lookups_per_sec'], b0) if key != base else '1×'} | "
+                             f"{fmt(req / n if req is not None else None, nd=2)} | "
+                             f"{fmt(pages / n if pages is not None else None, nd=2)} |")
+                for key, base in (("local_1", "local_1"), ("vfs_warm_1", "local_1"), ("local_100", "local_100"),
+                                  ("vfs_warm_100", "local_100"), ("local_cold", "local_cold"),
+                                  ("vfs_cold", "local_cold"), ("vfs_nowarm_1", "local_1")):
+                    row(key, base)
+                L.append("")
+                L.append("Warm = ltxhttp local cache holds the whole database (filled by one full scan); cold = a "
+                         "new connection per lookup, so the process-wide ltxhttp cache starts empty each time "
+                         "(server cache warm); local = the same database file on local disk (OS cache warm). "
+                         "Stats from `PRAGMA ltxhttp_stats`.")
+            L.append("")
+        fr = R.get("freshness")
+        if fr is not None:
+            L.append("### 3. Freshness: L0 file appears in the replica → a new client transaction sees it")
+            if "error" in fr:
+                L.append(f"Not run: {fr['error']}")
+            else:
+                L.append("| poll interval | commits | seen | p50 | p90 | p99 | max | p50 / interval |")
+                L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+                for k in ("1000", "250", "100"):
+                    x = fr.get(k)
+                    if x is None:
+                        continue
+                    if "error" in x and "p50_ms" not in x:
+                        L.append(f"| {k} ms | error: {x['error']} | | | | | | |")
+                        continue
+                    L.append(f"| {k} ms | {x['count']} | {x['seen']} | {x['p50_ms']:.0f} ms | {x['p90_ms']:.0f} ms | "
+                             f"{x['p99_ms']:.0f} ms | {x['max_ms']:.0f} ms | {x['p50_ms'] / int(k):.2f} |")
+                L.append("")
+                L.append("Files land at random gaps of 0.5–1.5 × the interval (atomic rename); the physical floor "
+                         "is ~interval/2 on average (the poll phase) plus fetch, index and notify time.")
+            L.append("")
+        ec = R.get("economy")
+        if ec is not None:
+            L.append("### 4. Object-store economy (one database, readers doing lookups, one new L0 file per second)")
+            if "error" in ec:
+                L.append(f"Not run: {ec['error']}")
+            else:
+                L.append(f"Each reader: a separate process, {ec['rate_per_reader']:g} lookups/s, 10 MiB local cache, "
+                         f"window {ec['window_s']} s (scaled to per minute).")
+                L.append("")
+                L.append("| readers | ltxpaged GETs/min | ltxpaged LISTs/min | direct readers GETs/min | direct LISTs/min "
+                         "| GET ratio | LIST ratio |")
+                L.append("| --- | --- | --- | --- | --- | --- | --- |")
+                for k, x in ec["by_readers"].items():
+                    if "error" in x:
+                        L.append(f"| {k} | error: {x['error']} | | | | | |")
+                        continue
+                    L.append(f"| {k} | {fmt(x['ours_gets_per_min'])} | {fmt(x['ours_lists_per_min'])} | "
+                             f"{fmt(x['theirs_gets_per_min'])} | {fmt(x['theirs_lists_per_min'])} | "
+                             f"{ratio(x['theirs_gets_per_min'], x['ours_gets_per_min'], 1)} fewer | "
+                             f"{ratio(x['theirs_lists_per_min'], x['ours_lists_per_min'], 1)} fewer |")
+                L.append("")
+                L.append("Ours: counter deltas of ltxpaged's object store (`/admin/status`). Direct readers "
+                         "(Litestream-VFS style, computed from the same run): each polls L0 and L1 every second "
+                         "(2 LISTs/s), GETs index + header of every new L0 file and of the plan at open, and one GET "
+                         "per page it fetched (pages fetched by our readers, from `PRAGMA ltxhttp_stats`).")
+            L.append("")
+        cs = R.get("coldstart")
+        if cs is not None:
+            L.append("### 5. Cold start: database with many LTX files until ready")
+            if "error" in cs:
+                L.append(f"Not run: {cs['error']}")
+            else:
+                L.append(f"Replica: {cs['files']:,} LTX files (1 snapshot of {cs['pages']:,} pages + L0 chain), "
+                         f"{cs['replica_mb']:.1f} MB.")
+                L.append("")
+                L.append("| backend | time to state ok | GETs | LISTs | direct reader GETs | direct reader LISTs |")
+                L.append("| --- | --- | --- | --- | --- | --- |")
+                for k in ("file", "s3"):
+                    x = cs.get(k)
+                    if not x:
+                        continue
+                    L.append(f"| {k}{' (moto)' if k == 's3' else ''} | {x['seconds']:.2f} s | {fmt(x.get('gets'))} | "
+                             f"{fmt(x.get('lists'))} | {cs['theirs_gets']:,} | {cs['theirs_lists']:,} |")
+                if "s3_error" in cs:
+                    L.append(f"| s3 (moto) | error: {cs['s3_error']} | | | | |")
+            L.append("")
+        me = R.get("memory")
+        if me is not None:
+            L.append("### 6. Memory: ltxpaged RSS vs --cache-size, index bytes per page")
+            if "error" in me:
+                L.append(f"Not run: {me['error']}")
+            else:
+                L.append(f"Synthetic database: {me['pages']:,} pages of {me['page_size']} B "
+                         f"({me['pages'] * me['page_size'] / 2**30:.1f} GiB logical, replica {me['replica_mb']:.0f} MB). "
+                         f"Baseline RSS (server with a 10-page DB): {me['baseline_rss_kb'] / 1024:.1f} MiB.")
+                L.append("")
+                L.append("| --cache-size | index build | RSS ready | index bytes/page | read through | RSS after | "
+                         "RSS − baseline − index vs cache-size |")
+                L.append("| --- | --- | --- | --- | --- | --- | --- |")
+                for r in me["runs"]:
+                    idx = (r["rss_ready_kb"] - me["baseline_rss_kb"]) * 1024
+                    cache_part = (r["rss_full_kb"] - r["rss_ready_kb"]) * 1024
+                    L.append(f"| {r['cache']} | {r['index_seconds']:.2f} s | {r['rss_ready_kb'] / 1024:.0f} MiB | "
+                             f"{idx / me['pages']:.0f} | {r['fetched_mb']:.0f} MB | {r['rss_full_kb'] / 1024:.0f} MiB | "
+                             f"{cache_part / 2**20:.0f} MiB / {r['cache_bytes'] / 2**20:.0f} MiB = "
+                             f"{cache_part / r['cache_bytes']:.2f} |")
+            L.append("")
+        if self.notes:
+            L.append("### Notes from this run")
+            for n in self.notes:
+                L.append(f"- {n}")
+            L.append("")
+        return "\n".join(L)
+
+    def git_rev(self):
+        r = subprocess.run(["git", "-C", SRC, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        return r.stdout.strip() or "?"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
+    ap.add_argument("--workdir", default=None, help="parent of the temp work directory")
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    args = ap.parse_args()
+    which = [w for w in args.only.split(",") if w] or ALL
+    for w in which:
+        if w not in ALL:
+            ap.error(f"unknown benchmark {w}; choose from {','.join(ALL)}")
+    b = Bench(args)
+    log(f"work dir {b.work}; running {', '.join(which)}{' (quick)' if b.quick else ''}")
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for w in which:
+            log(f"=== {w}")
+            t0 = time.monotonic()
+            try:
+                getattr(b, "b_" + w)()
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:
+                traceback.print_exc()
+                b.results[w] = {"error": f"{type(e).__name__}: {e}"[:500]}
+                b.notes.append(f"{w}: failed — {type(e).__name__}: {str(e)[:300]}")
+            finally:
+                b.stop_all()
+            log(f"=== {w} done in {time.monotonic() - t0:.0f}s")
+    finally:
+        b.stop_all()
+        if not args.keep:
+            shutil.rmtree(b.work, ignore_errors=True)
+        else:
+            log(f"kept {b.work}")
+    text = b.report()
+    print()
+    print(text)
+    raw = json.dumps(b.results, indent=1, default=str)
+    if not args.no_write:
+        with open(args.out, "w") as f:
+            f.write(HEADER)
+            f.write(text)
+            f.write("\n<details><summary>Raw results (JSON)</summary>\n\n```json\n" + raw + "\n```\n</details>\n")
+        log(f"wrote {args.out}")
+    return 0
+
+
+HEADER = """# ltxhttp benchmark results
+
+How to run, what each number means and how the comparisons are built:
+[docs/bench.md](../docs/bench.md). This file is rewritten by `bench/run.sh`.
+
+"""
+
+if __name__ == "__main__":
+    sys.exit(main())
