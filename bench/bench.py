@@ -96,6 +96,15 @@ def objstore_counters(status):
     return out
 
 
+def pages_fetched_of(st):
+    """Pages a VFS connection fetched from the server (PRAGMA ltxhttp_stats:
+    misses are pages read from the server, readahead_pages the extra pages
+    fetched in the same batches)."""
+    if "misses" not in st:
+        return None
+    return st["misses"] + st.get("readahead_pages", 0)
+
+
 def rss_kb(pid):
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -246,10 +255,20 @@ class Bench:
         size = os.path.getsize(db)
         npages = size // PAGE
         replica = os.path.join(d, "replica", "bench.db")
-        snap = self.run_json([self.bin("ltxgen"), "snapshot", db, replica])
+        try:  # the project's writer, as a user would do it
+            r = self.run([self.bin("ltxctl"), "snapshot", db, replica])
+            snap = {"bytes": sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(replica) for f in fs),
+                    "tool": "ltxctl snapshot"}
+        except Exception as e:
+            log(f"ltxctl snapshot failed ({e}); using ltxgen snapshot")
+            self.notes.append(f"ltxctl snapshot failed ({str(e)[:200]}); replica written by ltxgen snapshot")
+            shutil.rmtree(replica, ignore_errors=True)
+            snap = self.run_json([self.bin("ltxgen"), "snapshot", db, replica])
+            snap["tool"] = "ltxgen snapshot"
         log(f"bench.db: {size / 1e6:.1f} MB, {npages} pages, replica {snap['bytes'] / 1e6:.1f} MB "
-            f"({time.monotonic() - t0:.1f}s)")
-        self._bench = dict(db=db, size=size, pages=npages, replica=replica, rows=self.sz["db_rows"])
+            f"by {snap['tool']} ({time.monotonic() - t0:.1f}s)")
+        self._bench = dict(db=db, size=size, pages=npages, replica=replica, rows=self.sz["db_rows"],
+                           tool=snap["tool"])
         return self._bench
 
     def nginx_root(self, b):
@@ -509,12 +528,10 @@ http {{
                 pages_fetched = 0
                 page_key = None
                 for o in outs:
-                    st = o.get("stats", {})
-                    for cand in ("pages_fetched", "pages", "misses", "page_misses", "fetched"):
-                        if cand in st:
-                            page_key = cand
-                            pages_fetched += st[cand]
-                            break
+                    pf = pages_fetched_of(o.get("stats", {}))
+                    if pf is not None:
+                        page_key = "misses + readahead_pages"
+                        pages_fetched += pf
                 errors = sum(o.get("errors", 0) for o in outs) + sum(1 for o in outs if "error" in o)
                 lookups = sum(o.get("lookups", 0) for o in outs)
                 # Litestream VFS per reader: LIST L0 + LIST L1 every second; per new
@@ -733,11 +750,7 @@ http {{
                     b0 = lk.get(base, {}).get("lookups_per_sec")
                     st = x.get("stats_sum") if x.get("reopen") and x.get("stats_sum") else x.get("stats", {})
                     req = st.get("requests")
-                    pages = None
-                    for cand in ("pages_fetched", "pages", "misses"):
-                        if cand in st:
-                            pages = st[cand]
-                            break
+                    pages = pages_fetched_of(st)
                     n = max(1, x["lookups"])
                     L.append(f"| {x['label']} | {fmt(x['lookups_per_sec'])} | {x['tx_p50_us']:.0f} / "
                              f"{x['tx_p99_us']:.0f} µs | {ratio(x['lookups_per_sec'], b0) if key != base else '1×'} | "
