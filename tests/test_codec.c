@@ -227,9 +227,11 @@ static void check_one_file(json_t *chain, json_t *f) {
     check_header(&info.header, json_object_get(f, "header"));
     ltx_header h2;
     assert_int_equal(ltx_header_decode(buf, LTX_HEADER_SIZE, &h2, NULL), LTX_OK);
-    assert_memory_equal(&h2, &info.header, sizeof h2);
+    check_header(&h2, json_object_get(f, "header"));
     uint8_t hb[LTX_HEADER_SIZE];
-    ltx_header_encode(&h2, hb);
+    ltx_header_encode(&h2, hb); /* reserved bytes are zero in the vectors */
+    assert_memory_equal(hb, buf, LTX_HEADER_SIZE);
+    ltx_header_encode(&info.header, hb);
     assert_memory_equal(hb, buf, LTX_HEADER_SIZE);
 
     json_t *jt = json_object_get(f, "trailer");
@@ -276,8 +278,11 @@ static void check_one_file(json_t *chain, json_t *f) {
     if (r != LTX_OK)
         fail_msg("%s: index: %s", path, err.msg);
     assert_int_equal(n, info.page_count);
-    if (n)
-        assert_memory_equal(ents, info.index, n * sizeof *ents);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ents[i].pgno, info.index[i].pgno);
+        assert_int_equal(ents[i].offset, info.index[i].offset);
+        assert_int_equal(ents[i].size, info.index[i].size);
+    }
     free(ents);
 
     /* each frame alone by (offset, size) */
