@@ -180,7 +180,7 @@ ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_tx
         if (target_txid) {
             ltx_format_txid(a, target_txid);
             set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
-                    "transaction not available: no file chain from TXID 1 reaches %s%s", a, NULL);
+                    "transaction not available: no file chain from TXID 1 stops at or before %s%s", a, NULL);
         } else if (target_time_ms) {
             ltx_format_time(a, sizeof a, target_time_ms);
             set_err(e, LTX_ERR_TX_NOT_AVAILABLE,

@@ -9,3 +9,7 @@ add_executable(test_plan ${CMAKE_CURRENT_SOURCE_DIR}/test_plan.c)
 target_link_libraries(test_plan PRIVATE ltxproto PkgConfig::CMOCKA PkgConfig::JANSSON)
 add_test(NAME plan_unit COMMAND test_plan)
 set_tests_properties(plan_unit PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
+
+# ltxctl inspect/verify/restore end to end (real binary, vectors, moto for S3).
+add_test(NAME ltxctl_read COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_ltxctl.py)
+set_tests_properties(ltxctl_read PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 300)

@@ -1,0 +1,70 @@
+/* restore.h - restore engine shared by ltxctl commands: plan a restore from
+ * a replica (object store), apply LTX files to a database file, and small
+ * helpers for naming replica files in messages.
+ *
+ * Apply semantics (LTX-FORMAT.md §1.9): for each file in plan order, verify
+ * the whole file (ltx_file_decode: frames, index, file checksum), write
+ * each page at (pgno-1)*page_size, then truncate to commit pages. Pages are
+ * written to the output as they are decoded; only one LTX file is held in
+ * memory at a time. The lock page is never stored, so it stays a zero hole.
+ */
+#ifndef LTXCTL_RESTORE_H
+#define LTXCTL_RESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ltx.h"
+#include "objstore.h"
+
+/* Where CreatedAt comes from for time targets. */
+typedef enum {
+    RESTORE_TIME_AUTO = 0, /* file replicas: listing (mtime); S3: LTX header timestamp */
+    RESTORE_TIME_LISTING,  /* mtime / S3 LastModified as listed */
+    RESTORE_TIME_HEADER,   /* header timestamp, read with one 100-byte range per file */
+} restore_time_source;
+
+typedef struct {
+    uint64_t target_txid;      /* 0 = no TXID bound */
+    int64_t target_time_ms;    /* 0 = no time bound */
+    restore_time_source time_source;
+    size_t max_file_bytes;     /* cap for one LTX file in memory; 0 = default (4 GiB) */
+    int progress;              /* 1: progress line on stderr (caller checks isatty) */
+    volatile int *cancel;      /* optional: non-zero stops the restore */
+} restore_opts;
+
+typedef struct {
+    uint64_t txid;             /* TXID reached */
+    uint32_t page_size;
+    uint32_t commit;           /* database size in pages */
+    int64_t timestamp_ms;      /* header timestamp of the last applied file */
+    size_t files;              /* files applied */
+    uint64_t bytes_read;       /* LTX bytes read */
+    uint64_t pages_written;
+} restore_result;
+
+#define RESTORE_DEFAULT_MAX_FILE ((size_t)4 << 30)
+
+/* "<root>/ltx/<L>/<name>" or "s3://bucket/prefix/<%04x>/<name>" for messages. */
+void restore_file_display(char *out, size_t outlen, objstore *s, const char *db,
+                          const ltx_fileinfo *f);
+
+/* List every level of the replica and run the restore plan. On success
+ * *plan (malloc'd) and *plan_n are set. *all and *all_n (optional, malloc'd)
+ * receive the listing. Returns 0, or -1 with a sentence in err. */
+int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fileinfo **plan,
+                      size_t *plan_n, uint64_t *txid, ltx_fileinfo **all, size_t *all_n,
+                      char *err, size_t errlen);
+
+/* Apply plan files (in order) to fd, which should be an empty regular file.
+ * The first file must be a snapshot (min TXID 1). Returns 0 or -1 with err. */
+int restore_apply(objstore *s, const char *db, const ltx_fileinfo *plan, size_t plan_n, int fd,
+                  const restore_opts *o, restore_result *r, char *err, size_t errlen);
+
+/* Plan and apply into out_path through a temporary file in the same folder
+ * (fsync, rename, fsync folder). Refuses an existing out_path unless force;
+ * with force, stale "<out>-wal"/"<out>-shm" files are removed too. */
+int restore_to_path(objstore *s, const char *db, const char *out_path, int force,
+                    const restore_opts *o, restore_result *r, char *err, size_t errlen);
+
+#endif
