@@ -2,6 +2,7 @@
  * the encoder, and corruption handling. Expected values come from
  * $LTX_VECTORS/manifest.json, never from the code under test. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1159,6 +1160,69 @@ static void test_callback_stop(void **state) {
     free(buf);
 }
 
+/* ---- concurrency: per-thread LZ4F contexts ------------------------------ */
+
+typedef struct {
+    const uint8_t *file;
+    const ltx_file_info *info;
+    const uint8_t *want; /* page_count pages, decoded single-threaded */
+    int rounds;
+    int bad;
+} thr_arg;
+
+static void *thr_decode(void *v) {
+    thr_arg *a = v;
+    uint32_t ps = a->info->header.page_size;
+    uint8_t *pg = malloc(ps);
+    for (int r = 0; r < a->rounds && pg; r++)
+        for (size_t k = 0; k < a->info->page_count; k++) {
+            const ltx_index_entry *x = &a->info->index[k];
+            if (ltx_frame_decode(a->file + x->offset, x->size, ps, x->pgno, pg, NULL) != LTX_OK ||
+                memcmp(pg, a->want + k * ps, ps) != 0)
+                a->bad++;
+        }
+    free(pg);
+    return NULL;
+}
+
+static void test_frame_decode_threads(void **state) {
+    (void)state;
+    const char *names[] = {"main-4096-frame", "main-4096"};
+    for (int k = 0; k < 2; k++) {
+        json_t *f = file_by_suffix(chain_by_name(names[k]), "/1/0000000000000001-0000000000000005.ltx");
+        size_t len;
+        uint8_t *buf = read_file_entry(f, &len);
+        ltx_file_info info;
+        assert_int_equal(ltx_file_decode(buf, len, NULL, NULL, &info, NULL), LTX_OK);
+        uint32_t ps = info.header.page_size;
+        uint8_t *want = malloc(info.page_count * ps);
+        json_t *frames = json_object_get(f, "frames");
+        for (size_t i = 0; i < info.page_count; i++) {
+            assert_int_equal(ltx_frame_decode(buf + info.index[i].offset, info.index[i].size, ps,
+                                              info.index[i].pgno, want + i * ps, NULL),
+                             LTX_OK);
+            char hex[65];
+            sha256_hex(want + i * ps, ps, hex);
+            assert_string_equal(hex, json_string_value(json_object_get(
+                                         json_array_get(frames, i), "data_sha256")));
+        }
+        enum { NT = 4 };
+        pthread_t th[NT];
+        thr_arg args[NT];
+        for (int t = 0; t < NT; t++) {
+            args[t] = (thr_arg){buf, &info, want, 20, 0};
+            assert_int_equal(pthread_create(&th[t], NULL, thr_decode, &args[t]), 0);
+        }
+        for (int t = 0; t < NT; t++) {
+            pthread_join(th[t], NULL);
+            assert_int_equal(args[t].bad, 0);
+        }
+        free(want);
+        ltx_file_info_free(&info);
+        free(buf);
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     vec_dir = getenv("LTX_VECTORS");
@@ -1201,6 +1265,7 @@ int main(void) {
         cmocka_unit_test(test_frame_page_size_mismatch),
         cmocka_unit_test(test_index_decode_strict),
         cmocka_unit_test(test_callback_stop),
+        cmocka_unit_test(test_frame_decode_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
