@@ -327,6 +327,29 @@ def overwrite_and_usage(tmp):
     shutil.rmtree(rep)
 
 
+def multi_db(tmp):
+    """A root holding several databases (<root>/<db>/ltx/...), as ltxpaged serves."""
+    root = os.path.join(tmp, "multi")
+    a, b = M["chains"][0], M["chains"][2]
+    harness.copy_replica(a["root"], os.path.join(root, "app.db"))
+    harness.copy_replica(b["root"], os.path.join(root, "kv.db"))
+    rc, so, se = run("verify", "file://" + root)
+    C.eq(rc, 0, f"verify multi-db root ({so.strip()} {se.strip()})")
+    C.ok(so.count("ok: file://") == 2 and "/app.db:" in so and "/kv.db:" in so, f"both databases verified ({so.strip()})")
+    out = os.path.join(tmp, "multi-kv.db")
+    rc, so, se = run("restore", root, out, "--db", "kv.db")
+    if C.eq(rc, 0, f"restore --db kv.db ({se.strip()})"):
+        C.eq(harness.sha256_file(out), b["states"][-1]["sha256"], "restore --db kv.db sha256")
+    rc, so, se = run("restore", root, out + "2", "--db", "nope.db")
+    C.ok(rc == 1 and "no ltx files" in se, f"restore --db of a missing database ({se.strip()})")
+    # damage one database: verify names it and still checks the other
+    os.unlink(os.path.join(root, "kv.db", "ltx", "0", "0000000000000002-0000000000000002.ltx"))
+    rc, so, se = run("verify", root)
+    C.eq(rc, 1, "verify multi-db with one gap: exit 1")
+    C.ok("ok: " + root + "/app.db" in so and "FAILED: " + root + "/kv.db" in so, f"multi-db: per-database result ({so.strip()})")
+    shutil.rmtree(root)
+
+
 def s3_cases(tmp):
     ch = M["chains"][0]
     try:
@@ -373,6 +396,7 @@ def main():
     try:
         for name, fn in (("inspect", inspect_vectors), ("verify", lambda: verify_vectors(tmp)),
                          ("corrupt", lambda: corrupt_cases(tmp)), ("overwrite", lambda: overwrite_and_usage(tmp)),
+                         ("multi-db", lambda: multi_db(tmp)),
                          ("restore plans", lambda: restore_plans(tmp)), ("chains", lambda: restore_chains(tmp)),
                          ("s3", lambda: s3_cases(tmp))):
             before = C.failures

@@ -57,7 +57,8 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
     size_t n = 0;
     obj_error oe;
     if (objstore_list_all(s, db, &files, &n, &oe) != OBJ_OK) {
-        seterr(err, errlen, "cannot list replica %s: %s", objstore_url(s), oe.msg);
+        seterr(err, errlen, "cannot list replica %s%s%s: %s", objstore_url(s), db && db[0] ? "/" : "",
+               db ? db : "", oe.msg);
         return -1;
     }
     /* Time targets need CreatedAt. S3 LastModified is the upload time, not
@@ -90,7 +91,7 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
     ltx_err rc = ltx_restore_plan(files, n, o->target_txid, o->target_time_ms, plan, plan_n,
                                   &reached, &le);
     if (rc != LTX_OK) {
-        seterr(err, errlen, "%s: %s", objstore_url(s), le.msg);
+        seterr(err, errlen, "%s%s%s: %s", objstore_url(s), db && db[0] ? "/" : "", db ? db : "", le.msg);
         free(files);
         return -1;
     }
