@@ -16,3 +16,6 @@ target_link_libraries(writer_restore PRIVATE ltxstore ltxproto)
 
 add_test(NAME writer_replicate COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer.py)
 set_tests_properties(writer_replicate PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 180)
+
+add_test(NAME writer_states COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_states.py)
+set_tests_properties(writer_states PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 120)
