@@ -426,9 +426,37 @@ http {{
                                         reopen=True)
             r["vfs_nowarm_1"] = self.lookup(remote, "ltxhttp, one connection, cache filling", env=env,
                                             lookups=min(L, 2000))
+            log("lookups: one-shot sqlite3 CLI processes (hyperfine)")
+            try:
+                r["cli"] = self.hyperfine_cli(b, srv)
+            except Exception as e:
+                r["cli"] = {"error": f"{type(e).__name__}: {e}"[:300]}
             self.results["lookups"] = r
         finally:
             self.stop(srv)
+
+    def hyperfine_cli(self, b, srv):
+        """A whole `sqlite3` process doing one lookup: local file vs
+        `.load libltxhttp` + the VFS (cold process, warm server)."""
+        so = self.bin("libltxhttp.so")
+        key = b["rows"] // 3
+        q = f"SELECT length(v) FROM t WHERE id={key}"
+        local = f"sqlite3 -readonly {b['db']} '{q}'"
+        remote = (f"sqlite3 :memory: -cmd '.load {so[:-3]}' "
+                  f"-cmd '.open file:bench.db?vfs=ltxhttp&server={srv.url}' '{q}'")
+        # sanity: same answer
+        a1 = self.run(["sh", "-c", local]).stdout.strip()
+        a2 = self.run(["sh", "-c", remote]).stdout.strip()
+        if a1 != a2:
+            raise RuntimeError(f"CLI answers differ: local {a1!r}, ltxhttp {a2!r}")
+        out = os.path.join(self.work, "hyperfine.json")
+        runs = "20" if self.quick else "50"
+        self.run(["hyperfine", "-N", "--warmup", "3", "--runs", runs, "--export-json", out,
+                  "-n", "local", local, "-n", "ltxhttp", remote], timeout=600)
+        with open(out) as f:
+            j = json.load(f)
+        return {x["command"]: {"mean_ms": x["mean"] * 1e3, "stddev_ms": x["stddev"] * 1e3,
+                               "median_ms": x["median"] * 1e3, "min_ms": x["min"] * 1e3} for x in j["results"]}
 
     def b_freshness(self):
         d = os.path.join(self.work, "fresh")
@@ -760,6 +788,14 @@ http {{
                                   ("vfs_warm_100", "local_100"), ("local_cold", "local_cold"),
                                   ("vfs_cold", "local_cold"), ("vfs_nowarm_1", "local_1")):
                     row(key, base)
+                cli = lk.get("cli")
+                if cli and "error" not in cli:
+                    lo, re_ = cli.get("local", {}), cli.get("ltxhttp", {})
+                    L.append(f"| one-shot `sqlite3` process, one lookup (hyperfine, median) | "
+                             f"{lo.get('median_ms', 0):.1f} ms local | {re_.get('median_ms', 0):.1f} ms ltxhttp | "
+                             f"{ratio(re_.get('median_ms'), lo.get('median_ms'))} time | | |")
+                elif cli:
+                    L.append(f"| one-shot `sqlite3` process (hyperfine) | error: {cli['error']} | | | | |")
                 L.append("")
                 L.append("Warm = ltxhttp local cache holds the whole database (filled by one full scan); cold = a "
                          "new connection per lookup, so the process-wide ltxhttp cache starts empty each time "

@@ -16,7 +16,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 # Build each piece that exists; a missing component is reported by the
 # benchmark that needs it instead of stopping everything.
 cmake --build "$build" -j"$jobs" --target ltxgen vfs_lookup
-for t in ltxpaged freshness ltxctl; do
+for t in ltxpaged freshness ltxctl ltxhttp; do
     cmake --build "$build" -j"$jobs" --target "$t" >/dev/null 2>&1 || echo "bench: note: target $t did not build (component missing?)" >&2
 done
 exec python3 bench/bench.py --build "$build" "$@"
