@@ -1,0 +1,296 @@
+/* srv.c - sources, database discovery, the poller thread. */
+#include "srv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+#include "wire.h"
+
+static int add_db(srv *s, const char *name, objstore *st, const char *prefix, const char *url)
+{
+    pthread_rwlock_wrlock(&s->dbs_lock);
+    size_t lo = 0, hi = s->ndbs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(ltxdb_name(s->dbs[mid]), name);
+        if (c == 0) {
+            pthread_rwlock_unlock(&s->dbs_lock);
+            return 0; /* known */
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (s->ndbs == s->capdbs) {
+        size_t nc = s->capdbs ? s->capdbs * 2 : 16;
+        ltxdb **n = realloc(s->dbs, nc * sizeof *n);
+        if (!n) {
+            pthread_rwlock_unlock(&s->dbs_lock);
+            return -1;
+        }
+        s->dbs = n;
+        s->capdbs = nc;
+    }
+    ltxdb *d = ltxdb_new(s, name, st, prefix, url);
+    if (!d) {
+        pthread_rwlock_unlock(&s->dbs_lock);
+        return -1;
+    }
+    memmove(s->dbs + lo + 1, s->dbs + lo, (s->ndbs - lo) * sizeof *s->dbs);
+    s->dbs[lo] = d;
+    s->ndbs++;
+    pthread_rwlock_unlock(&s->dbs_lock);
+    char q[600];
+    logf_(LOG_INFO, "db_added", "db=%s url=%s", name, log_q(q, sizeof q, url));
+    return 1;
+}
+
+/* Names that can never be database names on the wire. */
+static int name_ok(const char *n)
+{
+    static const char *reserved[] = LTXW_RESERVED_NAMES;
+    size_t len = strlen(n);
+    if (len == 0 || len > LTXW_MAX_DB_NAME || n[0] == '.')
+        return 0;
+    for (int i = 0; reserved[i]; i++)
+        if (strcmp(n, reserved[i]) == 0)
+            return 0;
+    for (const char *p = n; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '/' || *p == '\\' || *p == '%' || *p == '?' || *p == '#')
+            return 0;
+    return 1;
+}
+
+static void discover(srv *s)
+{
+    for (size_t i = 0; i < s->nsources; i++) {
+        srv_source *src = &s->sources[i];
+        if (!src->is_root)
+            continue;
+        char **names = NULL;
+        size_t n = 0;
+        obj_error oe = {0};
+        obj_status st = objstore_list_dbs(src->store, &names, &n, &oe);
+        if (st != OBJ_OK) {
+            char q[600];
+            logf_(LOG_ERROR, "discover_error", "url=%s error=%s", src->url,
+                  log_q(q, sizeof q, oe.msg[0] ? oe.msg : obj_status_str(st)));
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (!name_ok(names[j])) {
+                char q[600];
+                logf_(LOG_WARN, "db_skipped", "name=%s reason=\"not a servable name\"",
+                      log_q(q, sizeof q, names[j]));
+                continue;
+            }
+            char url[2048];
+            snprintf(url, sizeof url, "%s/%s", src->url, names[j]);
+            ltxdb *known = srv_find_db(s, names[j]);
+            if (known)
+                continue;
+            add_db(s, names[j], src->store, names[j], url);
+        }
+        objstore_free_names(names, n);
+    }
+}
+
+ltxdb *srv_find_db(srv *s, const char *name)
+{
+    pthread_rwlock_rdlock(&s->dbs_lock);
+    ltxdb *r = NULL;
+    size_t lo = 0, hi = s->ndbs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(ltxdb_name(s->dbs[mid]), name);
+        if (c == 0) {
+            r = s->dbs[mid];
+            break;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    pthread_rwlock_unlock(&s->dbs_lock);
+    return r;
+}
+
+int srv_ready(srv *s)
+{
+    pthread_rwlock_rdlock(&s->dbs_lock);
+    int ok = 1;
+    for (size_t i = 0; i < s->ndbs && ok; i++)
+        if (!ltxdb_initialized(s->dbs[i]))
+            ok = 0;
+    pthread_rwlock_unlock(&s->dbs_lock);
+    return ok;
+}
+
+int srv_init(srv *s)
+{
+    pthread_rwlock_init(&s->dbs_lock, NULL);
+    pthread_mutex_init(&s->poll_mu, NULL);
+    pthread_cond_init(&s->poll_cv, NULL);
+    s->started_ms = now_ms();
+    s->cache = pcache_new(s->cfg.cache_size, 16);
+    if (!s->cache) {
+        logf_(LOG_ERROR, "startup_error", "error=\"cannot allocate the cache\"");
+        return -1;
+    }
+    s->sopts.s3_endpoint = s->cfg.s3_endpoint;
+    s->sopts.s3_region = s->cfg.s3_region;
+    s->sopts.s3_path_style = s->cfg.s3_path_style;
+    s->sopts.max_retries = -1;
+    size_t n = s->cfg.nreplicas + s->cfg.ndbs;
+    s->sources = calloc(n ? n : 1, sizeof *s->sources);
+    if (!s->sources)
+        return -1;
+    for (size_t i = 0; i < s->cfg.nreplicas; i++) {
+        const char *url = s->cfg.replicas[i];
+        obj_error oe = {0};
+        objstore *st = objstore_open(url, &s->sopts, &oe);
+        char q[600];
+        if (!st) {
+            logf_(LOG_ERROR, "startup_error", "url=%s error=%s", url,
+                  log_q(q, sizeof q, oe.msg[0] ? oe.msg : "cannot open replica"));
+            return -1;
+        }
+        srv_source *src = &s->sources[s->nsources++];
+        src->store = st;
+        src->url = strdup(url);
+        src->is_root = 1;
+        /* drop a trailing slash for display */
+        size_t l = strlen(src->url);
+        while (l > 1 && src->url[l - 1] == '/')
+            src->url[--l] = 0;
+        logf_(LOG_INFO, "replica_added", "url=%s", log_q(q, sizeof q, url));
+    }
+    for (size_t i = 0; i < s->cfg.ndbs; i++) {
+        const char *spec = s->cfg.dbs[i];
+        const char *eq = strchr(spec, '=');
+        if (!eq || eq == spec || !eq[1]) {
+            logf_(LOG_ERROR, "startup_error", "db=\"%s\" error=\"--db wants NAME=URL\"", spec);
+            return -1;
+        }
+        char name[LTXW_MAX_DB_NAME + 1];
+        size_t nl = (size_t)(eq - spec);
+        if (nl > LTXW_MAX_DB_NAME) {
+            logf_(LOG_ERROR, "startup_error", "error=\"--db name too long\"");
+            return -1;
+        }
+        memcpy(name, spec, nl);
+        name[nl] = 0;
+        if (!name_ok(name)) {
+            logf_(LOG_ERROR, "startup_error", "db=\"%s\" error=\"invalid or reserved database name\"", name);
+            return -1;
+        }
+        obj_error oe = {0};
+        objstore *st = objstore_open(eq + 1, &s->sopts, &oe);
+        if (!st) {
+            char q[600];
+            logf_(LOG_ERROR, "startup_error", "db=%s error=%s", name,
+                  log_q(q, sizeof q, oe.msg[0] ? oe.msg : "cannot open replica"));
+            return -1;
+        }
+        srv_source *src = &s->sources[s->nsources++];
+        src->store = st;
+        src->url = strdup(eq + 1);
+        src->db_name = strdup(name);
+        if (add_db(s, name, st, "", eq + 1) < 0)
+            return -1;
+    }
+    discover(s);
+    return 0;
+}
+
+static void *poller_main(void *arg)
+{
+    srv *s = arg;
+    int64_t next_rescan = mono_ms() + s->cfg.rescan_ms;
+    while (!atomic_load(&s->stopping)) {
+        int64_t now = mono_ms();
+        if (now >= next_rescan) {
+            discover(s);
+            next_rescan = now + s->cfg.rescan_ms;
+        }
+        /* snapshot the list: databases are never removed while running */
+        pthread_rwlock_rdlock(&s->dbs_lock);
+        size_t n = s->ndbs;
+        ltxdb **list = malloc((n ? n : 1) * sizeof *list);
+        if (list)
+            memcpy(list, s->dbs, n * sizeof *list);
+        pthread_rwlock_unlock(&s->dbs_lock);
+        int64_t next = next_rescan;
+        for (size_t i = 0; list && i < n && !atomic_load(&s->stopping); i++) {
+            if (mono_ms() >= ltxdb_next_poll(list[i]))
+                ltxdb_poll(list[i], mono_ms());
+            if (ltxdb_next_poll(list[i]) < next)
+                next = ltxdb_next_poll(list[i]);
+        }
+        free(list);
+        pthread_mutex_lock(&s->poll_mu);
+        int64_t wait = next - mono_ms();
+        if (wait > 0 && !atomic_load(&s->stopping)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->poll_cv, &s->poll_mu, &ts);
+        }
+        pthread_mutex_unlock(&s->poll_mu);
+    }
+    return NULL;
+}
+
+int srv_start_poller(srv *s)
+{
+    if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
+        return -1;
+    s->poller_started = 1;
+    return 0;
+}
+
+void srv_stop_poller(srv *s)
+{
+    atomic_store(&s->stopping, 1);
+    pthread_mutex_lock(&s->poll_mu);
+    pthread_cond_broadcast(&s->poll_cv);
+    pthread_mutex_unlock(&s->poll_mu);
+    if (s->poller_started) {
+        pthread_join(s->poller, NULL);
+        s->poller_started = 0;
+    }
+}
+
+void srv_destroy(srv *s)
+{
+    for (size_t i = 0; i < s->ndbs; i++)
+        ltxdb_free(s->dbs[i]);
+    free(s->dbs);
+    s->dbs = NULL;
+    s->ndbs = 0;
+    for (size_t i = 0; i < s->nsources; i++) {
+        objstore_close(s->sources[i].store);
+        free(s->sources[i].url);
+        free(s->sources[i].db_name);
+    }
+    free(s->sources);
+    s->sources = NULL;
+    pcache_free(s->cache);
+    s->cache = NULL;
+    pthread_rwlock_destroy(&s->dbs_lock);
+    pthread_mutex_destroy(&s->poll_mu);
+    pthread_cond_destroy(&s->poll_cv);
+}

@@ -1,0 +1,83 @@
+/* srv.h - ltxpaged's shared state: configuration, databases, cache. */
+#ifndef LTXPAGED_SRV_H
+#define LTXPAGED_SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "objstore.h"
+
+typedef struct {
+    char **replicas;          /* --replica URL (repeatable) */
+    size_t nreplicas;
+    char **dbs;               /* --db NAME=URL (repeatable) */
+    size_t ndbs;
+    char listen_host[256];
+    int listen_port;
+    int threads;
+    size_t cache_size;
+    int64_t poll_ms;
+    int64_t l1_interval_ms;   /* level stats / L1+ check */
+    int64_t version_window_ms;
+    int64_t rescan_ms;
+    int max_historical;
+    int64_t historical_idle_ms;
+    size_t max_l0_bytes;      /* L0 files larger than this are indexed, not fetched */
+    const char *read_token;
+    const char *admin_token;
+    const char *s3_endpoint;
+    const char *s3_region;
+    int s3_path_style;        /* -1 auto */
+    int log_level;
+} srv_config;
+
+typedef struct ltxdb ltxdb;
+
+typedef struct {
+    objstore *store;
+    char *url;
+    int is_root;              /* --replica (discover databases under it) */
+    char *db_name;            /* --db NAME */
+} srv_source;
+
+typedef struct srv {
+    srv_config cfg;
+    pcache *cache;
+    objstore_opts sopts;
+
+    srv_source *sources;
+    size_t nsources;
+
+    pthread_rwlock_t dbs_lock;
+    ltxdb **dbs;              /* sorted by name */
+    size_t ndbs, capdbs;
+
+    atomic_int stopping;
+    atomic_uint_fast64_t next_uid;
+    int64_t started_ms;
+
+    /* poller */
+    pthread_t poller;
+    int poller_started;
+    pthread_mutex_t poll_mu;
+    pthread_cond_t poll_cv;
+
+    /* called (from the poller) after a database indexed a new TXID */
+    void (*on_new_txid)(struct srv *s, ltxdb *d);
+    void *http;               /* http layer state */
+} srv;
+
+/* Create / destroy (config already filled). 0 ok, -1 error (logged). */
+int srv_init(srv *s);
+int srv_start_poller(srv *s);
+void srv_stop_poller(srv *s);
+void srv_destroy(srv *s);
+
+ltxdb *srv_find_db(srv *s, const char *name);
+/* 1 when every known database finished its initial index attempt. */
+int srv_ready(srv *s);
+
+#endif
