@@ -839,6 +839,9 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno
     ra = 1 << sh_;
     if (ra > f->cfg.readahead) ra = f->cfg.readahead;
   }
+  /* Page 1 is read first by every new view: the schema and the roots of
+   * small tables usually follow it, so fetch them in the same request. */
+  if (pgno == 1) ra = f->cfg.readahead;
   if (ra > LTXW_MAX_BATCH_PAGES - 1) ra = LTXW_MAX_BATCH_PAGES - 1;
   uint32_t list[LTXW_MAX_BATCH_PAGES];
   int n = 0;
