@@ -19,3 +19,6 @@ set_tests_properties(writer_replicate PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV
 
 add_test(NAME writer_states COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_states.py)
 set_tests_properties(writer_states PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 120)
+
+add_test(NAME writer_demo COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_demo.py)
+set_tests_properties(writer_demo PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 150)
