@@ -1,16 +1,1306 @@
-/* s3_backend.c - placeholder until the S3 backend lands. */
+/* s3_backend.c - S3-compatible replicas over libcurl, signed with SigV4.
+ *
+ * Layout (LTX-FORMAT.md §2.1): <prefix>/<db>/<level %04x>/<min>-<max>.ltx,
+ * no "ltx/" part. The prefix is the URL path without its leading '/'. With
+ * db "" the prefix itself is the replica path, taken literally as Litestream
+ * does (an empty prefix gives keys starting with '/').
+ *
+ * Connections are reused across calls and threads: a small pool of easy
+ * handles plus a CURLSH sharing the connection cache, DNS and TLS sessions.
+ * Retries: connection errors, timeouts, 5xx and 429, with exponential
+ * backoff and jitter; never on other 4xx. */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sigv4.h"
 #include "store_internal.h"
 
-obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_error *e) {
-    (void)s; (void)opts;
-    return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "S3 backend not built yet: %.180s", url);
+#define POOL_MAX 16
+#define ERRBODY_CAP (64u * 1024u)      /* error documents we keep for the Code */
+#define LIST_PAGE_CAP (16u * 1024u * 1024u)
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct s3ctx {
+    char *bucket;
+    char *prefix;        /* without leading '/'; trailing '/' trimmed */
+    char *scheme_host;   /* "https://s3.us-east-1.amazonaws.com" or endpoint (no trailing '/') */
+    char *host;          /* Host header value (with :port when not default) */
+    char *base_path;     /* "/bucket" (path style) or "" (virtual host); plus endpoint path */
+    char *region;
+    char *access_key, *secret_key, *session_token; /* NULL = unsigned requests */
+    long timeout_ms;
+    int max_retries;
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t pool_lock;
+    CURL *pool[POOL_MAX];
+    int npool;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u) {
+    (void)h;
+    (void)a;
+    s3ctx *c = u;
+    if ((int)d >= 0 && d < CURL_LOCK_DATA_LAST) pthread_mutex_lock(&c->share_locks[d]);
 }
-void s3_close(objstore *s) { (void)s; }
-#define NA(...) { (void)s; return OBJ_ERR_INVALID; }
-obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) { (void)names; (void)n; (void)e; NA() }
-obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from, ltx_fileinfo **out, size_t *n, obj_error *e) { (void)db; (void)level; (void)min_from; (void)out; (void)n; (void)e; NA() }
-obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off, size_t len, uint8_t *buf, obj_error *e) { (void)db; (void)f; (void)off; (void)len; (void)buf; (void)e; NA() }
-obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len, uint8_t *buf, size_t *got, obj_error *e) { (void)db; (void)f; (void)len; (void)buf; (void)got; (void)e; NA() }
-obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes, uint8_t **buf, size_t *len, obj_error *e) { (void)db; (void)f; (void)max_bytes; (void)buf; (void)len; (void)e; NA() }
-obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_txid, uint64_t max_txid, const uint8_t *buf, size_t len, int64_t timestamp_ms, obj_error *e) { (void)db; (void)level; (void)min_txid; (void)max_txid; (void)buf; (void)len; (void)timestamp_ms; (void)e; NA() }
-obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) { (void)db; (void)f; (void)e; NA() }
+static void share_unlock(CURL *h, curl_lock_data d, void *u) {
+    (void)h;
+    s3ctx *c = u;
+    if ((int)d >= 0 && d < CURL_LOCK_DATA_LAST) pthread_mutex_unlock(&c->share_locks[d]);
+}
+
+static char *dup_env(const char *name) {
+    const char *v = getenv(name);
+    return (v && *v) ? strdup(v) : NULL;
+}
+
+static void free_secret(char *s) {
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* "true"/"1"/"yes" -> 1, "false"/"0"/"no" -> 0, else -1 */
+static int parse_bool(const char *v) {
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) return 1;
+    if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) return 0;
+    return -1;
+}
+
+/* Decode %XX in a URL query value (in place). */
+static void pct_decode(char *s) {
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+            char h[3] = {s[1], s[2], 0};
+            *o++ = (char)strtol(h, NULL, 16);
+            s += 2;
+        } else if (*s == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = 0;
+}
+
+static int is_ip_or_localhost(const char *host, size_t n) {
+    if (n == 9 && strncmp(host, "localhost", 9) == 0) return 1;
+    if (n > 0 && host[0] == '[') return 1; /* IPv6 literal */
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)host[i]) && host[i] != '.') return 0;
+    return n > 0;
+}
+
+obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_error *e) {
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) return obj_fail(NULL, e, OBJ_ERR_IO, 0, "libcurl init failed");
+    s3ctx *c = calloc(1, sizeof *c);
+    if (!c) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    s->s3 = c;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&c->share_locks[i], NULL);
+    pthread_mutex_init(&c->pool_lock, NULL);
+
+    /* s3://bucket[/prefix][?endpoint=..&region=..&forcePathStyle=true] */
+    const char *p = url + 5;
+    const char *q = strchr(p, '?');
+    size_t plen = q ? (size_t)(q - p) : strlen(p);
+    const char *slash = memchr(p, '/', plen);
+    size_t blen = slash ? (size_t)(slash - p) : plen;
+    if (blen == 0 || blen > 255) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "S3 URL needs a bucket: %.180s", url);
+    c->bucket = strndup(p, blen);
+    if (slash) {
+        const char *pre = slash + 1;
+        size_t n = plen - blen - 1;
+        while (n > 0 && pre[n - 1] == '/') n--;
+        c->prefix = strndup(pre, n);
+    } else {
+        c->prefix = strdup("");
+    }
+    if (!c->bucket || !c->prefix) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    for (const char *b = c->bucket; *b; b++)
+        if (!(isalnum((unsigned char)*b) || *b == '-' || *b == '.' || *b == '_'))
+            return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "invalid S3 bucket name in %.180s", url);
+
+    char *endpoint = NULL, *region = NULL;
+    int path_style = opts ? opts->s3_path_style : -1;
+    if (opts && opts->s3_endpoint && *opts->s3_endpoint) endpoint = strdup(opts->s3_endpoint);
+    if (opts && opts->s3_region && *opts->s3_region) region = strdup(opts->s3_region);
+    if (q) { /* Litestream-style URL parameters; explicit opts win */
+        char *qs = strdup(q + 1);
+        if (!qs) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+        char *save = NULL;
+        for (char *kv = strtok_r(qs, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq) continue;
+            *eq = 0;
+            char *v = eq + 1;
+            pct_decode(v);
+            if (!strcmp(kv, "endpoint") && !endpoint) endpoint = strdup(v);
+            else if (!strcmp(kv, "region") && !region) region = strdup(v);
+            else if (!strcmp(kv, "forcePathStyle") && (!opts || opts->s3_path_style == -1)) {
+                int b = parse_bool(v);
+                if (b >= 0) path_style = b;
+            }
+        }
+        free(qs);
+    }
+    if (!endpoint) endpoint = dup_env("AWS_ENDPOINT_URL_S3");
+    if (!endpoint) endpoint = dup_env("AWS_ENDPOINT_URL");
+    if (!region) region = dup_env("AWS_REGION");
+    if (!region) region = dup_env("AWS_DEFAULT_REGION");
+    if (!region) region = strdup("us-east-1");
+    c->region = region;
+    if (!c->region) {
+        free(endpoint);
+        return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    }
+    for (const char *r = c->region; *r; r++)
+        if (!(isalnum((unsigned char)*r) || *r == '-')) {
+            free(endpoint);
+            return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "invalid S3 region");
+        }
+    if (path_style < 0) path_style = endpoint ? 1 : 0;
+    if (!endpoint) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "https://s3.%s.amazonaws.com", c->region);
+        endpoint = strdup(buf);
+        if (!endpoint) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    }
+    /* split endpoint: scheme://host[:port][/path] */
+    const char *sep = strstr(endpoint, "://");
+    if (!sep || (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0)) {
+        obj_status st = obj_fail(NULL, e, OBJ_ERR_INVALID, 0,
+                                 "S3 endpoint must start with http:// or https://: %.160s", endpoint);
+        free(endpoint);
+        return st;
+    }
+    int https = endpoint[4] == 's';
+    const char *hs = sep + 3;
+    size_t hl = strcspn(hs, "/?#");
+    const char *ep_path = hs + hl;
+    size_t eplen = strcspn(ep_path, "?#");
+    while (eplen > 0 && ep_path[eplen - 1] == '/') eplen--;
+    if (hl == 0) {
+        free(endpoint);
+        return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "S3 endpoint has no host");
+    }
+    /* host without a default port */
+    char hostport[300];
+    if (hl >= sizeof hostport) {
+        free(endpoint);
+        return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "S3 endpoint host too long");
+    }
+    memcpy(hostport, hs, hl);
+    hostport[hl] = 0;
+    char *colon = hostport[0] == '[' ? strstr(hostport, "]:") : strrchr(hostport, ':');
+    if (colon && hostport[0] == '[') colon++;
+    if (colon && ((https && !strcmp(colon, ":443")) || (!https && !strcmp(colon, ":80")))) *colon = 0;
+    size_t bare_len = colon && *colon ? (size_t)(colon - hostport) : strlen(hostport);
+    if (!path_style && is_ip_or_localhost(hostport, bare_len)) path_style = 1; /* no DNS for bucket.<ip> */
+    if (!path_style && strchr(c->bucket, '.') && https) path_style = 1;       /* TLS wildcard would not match */
+    char buf[700];
+    if (path_style) {
+        c->host = strdup(hostport);
+        snprintf(buf, sizeof buf, "%s://%s", https ? "https" : "http", hostport);
+        c->scheme_host = strdup(buf);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)eplen, ep_path, c->bucket);
+        c->base_path = strdup(buf);
+    } else {
+        snprintf(buf, sizeof buf, "%s.%s", c->bucket, hostport);
+        c->host = strdup(buf);
+        snprintf(buf, sizeof buf, "%s://%s.%s", https ? "https" : "http", c->bucket, hostport);
+        c->scheme_host = strdup(buf);
+        snprintf(buf, sizeof buf, "%.*s", (int)eplen, ep_path);
+        c->base_path = strdup(buf);
+    }
+    free(endpoint);
+    if (!c->host || !c->scheme_host || !c->base_path)
+        return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+
+    c->access_key = dup_env("AWS_ACCESS_KEY_ID");
+    c->secret_key = dup_env("AWS_SECRET_ACCESS_KEY");
+    c->session_token = dup_env("AWS_SESSION_TOKEN");
+    if (!c->access_key != !c->secret_key)
+        return obj_fail(NULL, e, OBJ_ERR_AUTH, 0,
+                        "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or neither, for anonymous access)");
+    c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+    c->max_retries = opts && opts->max_retries >= 0 ? opts->max_retries : 4;
+    if (!opts) c->max_retries = 4;
+
+    c->share = curl_share_init();
+    if (!c->share) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "curl_share_init failed");
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    return OBJ_OK;
+}
+
+void s3_close(objstore *s) {
+    s3ctx *c = s->s3;
+    if (!c) return;
+    for (int i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
+    if (c->share) curl_share_cleanup(c->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&c->share_locks[i]);
+    pthread_mutex_destroy(&c->pool_lock);
+    free(c->bucket);
+    free(c->prefix);
+    free(c->scheme_host);
+    free(c->host);
+    free(c->base_path);
+    free(c->region);
+    free_secret(c->access_key);
+    free_secret(c->secret_key);
+    free_secret(c->session_token);
+    free(c);
+    s->s3 = NULL;
+}
+
+static CURL *handle_get(s3ctx *c) {
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->npool > 0) h = c->pool[--c->npool];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h) curl_easy_reset(h); /* keeps its connections */
+    else h = curl_easy_init();
+    return h;
+}
+
+static void handle_put(s3ctx *c, CURL *h) {
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->npool < POOL_MAX) {
+        c->pool[c->npool++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h) curl_easy_cleanup(h);
+}
+
+/* ---- one HTTP exchange -------------------------------------------------- */
+
+typedef struct {
+    const char *method;
+    const char *key;            /* object key (raw), or NULL for a bucket request */
+    const sigv4_pair *query;
+    size_t nquery;
+    const char *range;          /* "bytes=a-b" / "bytes=-n" or NULL */
+    const uint8_t *body;        /* PUT body */
+    size_t body_len;
+    const char *meta_ts;        /* x-amz-meta-litestream-timestamp */
+    uint8_t *dst;               /* fixed destination (ranges), or NULL to grow */
+    size_t max_body;            /* cap for dst or the grown buffer */
+} s3_req;
+
+typedef struct {
+    CURL *h;
+    long status;
+    int routed;                 /* write callback decided where the body goes */
+    int to_err;
+    uint8_t *dst;               /* fixed */
+    uint8_t *grow;              /* or growing */
+    size_t len, cap, max;
+    int overflow;
+    uint8_t *err;
+    size_t errlen;
+    char content_range[128];
+    long long content_length;   /* -1 unknown */
+    const uint8_t *up;
+    size_t up_len, up_off;
+} s3_resp;
+
+static size_t on_header(char *data, size_t sz, size_t n, void *u) {
+    s3_resp *r = u;
+    size_t len = sz * n;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* new response (redirect/100) */
+        r->content_range[0] = 0;
+        r->content_length = -1;
+        return len;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon) return len;
+    size_t nl = (size_t)(colon - data);
+    const char *v = colon + 1;
+    size_t vl = len - nl - 1;
+    while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+    if (nl == 13 && strncasecmp(data, "content-range", 13) == 0) {
+        if (vl >= sizeof r->content_range) vl = sizeof r->content_range - 1;
+        memcpy(r->content_range, v, vl);
+        r->content_range[vl] = 0;
+    } else if (nl == 14 && strncasecmp(data, "content-length", 14) == 0) {
+        char tmp[32];
+        if (vl < sizeof tmp) {
+            memcpy(tmp, v, vl);
+            tmp[vl] = 0;
+            char *end;
+            errno = 0;
+            long long cl = strtoll(tmp, &end, 10);
+            if (!errno && end != tmp && *end == 0 && cl >= 0) r->content_length = cl;
+        }
+    }
+    return len;
+}
+
+static size_t on_body(char *data, size_t sz, size_t n, void *u) {
+    s3_resp *r = u;
+    size_t len = sz * n;
+    if (!r->routed) {
+        long code = 0;
+        curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &code);
+        r->to_err = code < 200 || code >= 300;
+        r->routed = 1;
+        if (!r->to_err && r->content_length > 0 && (unsigned long long)r->content_length > r->max) {
+            r->overflow = 1;
+            return 0; /* abort: larger than the caller's cap */
+        }
+    }
+    if (r->to_err) {
+        size_t room = ERRBODY_CAP - r->errlen;
+        size_t take = len < room ? len : room;
+        if (take) {
+            uint8_t *g = realloc(r->err, r->errlen + take + 1);
+            if (!g) return 0;
+            r->err = g;
+            memcpy(r->err + r->errlen, data, take);
+            r->errlen += take;
+            r->err[r->errlen] = 0;
+        }
+        return len;
+    }
+    if (len > r->max - r->len) {
+        r->overflow = 1;
+        return 0;
+    }
+    if (r->dst) {
+        memcpy(r->dst + r->len, data, len);
+    } else {
+        if (r->len + len > r->cap) {
+            size_t nc = r->cap ? r->cap : 16384;
+            while (nc < r->len + len) nc *= 2;
+            if (nc > r->max) nc = r->max;
+            uint8_t *g = realloc(r->grow, nc ? nc : 1);
+            if (!g) return 0;
+            r->grow = g;
+            r->cap = nc;
+        }
+        memcpy(r->grow + r->len, data, len);
+    }
+    r->len += len;
+    return len;
+}
+
+static size_t on_upload(char *buf, size_t sz, size_t n, void *u) {
+    s3_resp *r = u;
+    size_t room = sz * n, left = r->up_len - r->up_off;
+    size_t take = left < room ? left : room;
+    if (take) memcpy(buf, r->up + r->up_off, take);
+    r->up_off += take;
+    return take;
+}
+
+static int retryable_curl(CURLcode cc) {
+    switch (cc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_WEIRD_SERVER_REPLY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static uint64_t xorshift(uint64_t *st) {
+    uint64_t x = *st;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *st = x;
+}
+
+static void backoff_sleep(int attempt) {
+    static _Thread_local uint64_t seed;
+    if (!seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)(uintptr_t)&seed ^ (uint64_t)ts.tv_sec;
+        if (!seed) seed = 88172645463325252ull;
+    }
+    long ms = BACKOFF_BASE_MS;
+    for (int i = 0; i < attempt && ms < BACKOFF_MAX_MS; i++) ms *= 2;
+    if (ms > BACKOFF_MAX_MS) ms = BACKOFF_MAX_MS;
+    long jittered = ms / 2 + (long)(xorshift(&seed) % (uint64_t)(ms / 2 + 1)); /* [ms/2, ms] */
+    struct timespec d = {jittered / 1000, (jittered % 1000) * 1000000L};
+    while (nanosleep(&d, &d) != 0 && errno == EINTR) {
+    }
+}
+
+static void amz_now(char out[17]) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* Pulls <Code>…</Code> out of an S3 error document (for messages). */
+static void error_code(const uint8_t *body, size_t len, char *out, size_t outlen) {
+    out[0] = 0;
+    if (!body || !len) return;
+    const char *b = (const char *)body;
+    const char *s = strstr(b, "<Code>");
+    if (!s) return;
+    s += 6;
+    const char *en = strstr(s, "</Code>");
+    if (!en) return;
+    size_t n = (size_t)(en - s);
+    if (n >= outlen) n = outlen - 1;
+    for (size_t i = 0; i < n; i++) out[i] = isalnum((unsigned char)s[i]) ? s[i] : '_';
+    out[n] = 0;
+}
+
+typedef struct {
+    obj_status st;
+    long status;
+} s3_result;
+
+/* What to call an object in messages: "bucket/key". */
+static void obj_name(const s3ctx *c, const char *key, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s/%s", c->bucket, key ? key : "");
+}
+
+/* Performs one request with retries. On OBJ_OK the body is in r (r->grow or
+ * the caller's dst). On any error e is filled (naming bucket/key and status).
+ * Body overflow gives OBJ_ERR_TOO_LARGE; the caller may re-map it. */
+static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e) {
+    s3ctx *c = s->s3;
+    char what[300];
+    obj_name(c, rq->key, what, sizeof what);
+    /* path: base_path + "/" + key, encoded (keep '/') */
+    size_t klen = rq->key ? strlen(rq->key) : 0;
+    size_t raw_len = strlen(c->base_path) + klen + 2;
+    char *raw = malloc(raw_len);
+    char *enc = malloc(raw_len * 3 + 1);
+    if (!raw || !enc) {
+        free(raw);
+        free(enc);
+        return obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory for %.200s", what);
+    }
+    snprintf(raw, raw_len, "%s/%s", c->base_path, rq->key ? rq->key : "");
+    sigv4_uri_encode(raw, 1, enc, raw_len * 3 + 1);
+    /* query string (same encoding as the canonical form) */
+    size_t qcap = 1;
+    for (size_t i = 0; i < rq->nquery; i++)
+        qcap += 3 * (strlen(rq->query[i].name) + (rq->query[i].value ? strlen(rq->query[i].value) : 0)) + 2;
+    char *qs = malloc(qcap);
+    size_t url_cap = strlen(c->scheme_host) + strlen(enc) + qcap + 2;
+    char *url = malloc(url_cap);
+    if (!qs || !url) {
+        free(raw);
+        free(enc);
+        free(qs);
+        free(url);
+        return obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory for %.200s", what);
+    }
+    size_t qo = 0;
+    qs[0] = 0;
+    for (size_t i = 0; i < rq->nquery; i++) {
+        if (i) qs[qo++] = '&';
+        int k = sigv4_uri_encode(rq->query[i].name, 0, qs + qo, qcap - qo);
+        qo += (size_t)(k > 0 ? k : 0);
+        qs[qo++] = '=';
+        k = sigv4_uri_encode(rq->query[i].value ? rq->query[i].value : "", 0, qs + qo, qcap - qo);
+        qo += (size_t)(k > 0 ? k : 0);
+        qs[qo] = 0;
+    }
+    snprintf(url, url_cap, "%s%s%s%s", c->scheme_host, enc, qo ? "?" : "", qs);
+    free(enc);
+    free(qs);
+
+    char payload_hash[65];
+    if (rq->body) sigv4_sha256_hex(rq->body, rq->body_len, payload_hash);
+    else sigv4_sha256_hex("", 0, payload_hash);
+
+    obj_status result = OBJ_ERR_IO;
+    long last_status = 0;
+    char last_err[CURL_ERROR_SIZE] = "";
+    int attempts = 0;
+    CURL *h = handle_get(c);
+    if (!h) {
+        free(raw);
+        free(url);
+        return obj_fail(s, e, OBJ_ERR_NOMEM, 0, "curl_easy_init failed for %.200s", what);
+    }
+    for (int attempt = 0;; attempt++) {
+        attempts++;
+        free(r->grow);
+        free(r->err);
+        memset(r, 0, sizeof *r);
+        r->h = h;
+        r->dst = rq->dst;
+        r->max = rq->max_body;
+        r->content_length = -1;
+        r->up = rq->body;
+        r->up_len = rq->body_len;
+
+        char amz_date[17];
+        amz_now(amz_date);
+        sigv4_pair hd[8];
+        size_t nh = 0;
+        hd[nh++] = (sigv4_pair){"host", c->host};
+        hd[nh++] = (sigv4_pair){"x-amz-content-sha256", payload_hash};
+        hd[nh++] = (sigv4_pair){"x-amz-date", amz_date};
+        if (rq->range) hd[nh++] = (sigv4_pair){"range", rq->range};
+        if (rq->meta_ts) hd[nh++] = (sigv4_pair){"x-amz-meta-litestream-timestamp", rq->meta_ts};
+        if (c->session_token) hd[nh++] = (sigv4_pair){"x-amz-security-token", c->session_token};
+
+        struct curl_slist *hl = NULL, *t;
+        char line[2300];
+        int ok = 1;
+        for (size_t i = 0; i < nh && ok; i++) {
+            int k = snprintf(line, sizeof line, "%s: %s", hd[i].name, hd[i].value);
+            if (k < 0 || (size_t)k >= sizeof line || !(t = curl_slist_append(hl, line))) ok = 0;
+            else hl = t;
+        }
+        if (ok && c->access_key) {
+            sigv4_input in = {.method = rq->method, .path = raw, .query = rq->query, .nquery = rq->nquery,
+                              .headers = hd, .nheaders = nh, .payload_hash = payload_hash,
+                              .amz_date = amz_date, .region = c->region, .service = "s3",
+                              .access_key = c->access_key, .secret_key = c->secret_key};
+            char sig[65], auth[1024];
+            if (sigv4_sign(&in, sig, auth, sizeof auth) != 0) ok = 0;
+            else {
+                snprintf(line, sizeof line, "Authorization: %s", auth);
+                if (!(t = curl_slist_append(hl, line))) ok = 0;
+                else hl = t;
+                OPENSSL_cleanse(line, sizeof line);
+            }
+        }
+        if (ok && (t = curl_slist_append(hl, "Expect:"))) hl = t;
+        if (ok && rq->body && (t = curl_slist_append(hl, "Content-Type: application/octet-stream"))) hl = t;
+        if (!ok) {
+            curl_slist_free_all(hl);
+            result = obj_fail(s, e, OBJ_ERR_INVALID, 0, "cannot sign request for %.200s", what);
+            break;
+        }
+        char errbuf[CURL_ERROR_SIZE];
+        errbuf[0] = 0;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 5000 ? c->timeout_ms : 5000L);
+        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (!strcmp(rq->method, "PUT")) {
+            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
+            curl_easy_setopt(h, CURLOPT_READDATA, r);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body_len);
+        } else if (strcmp(rq->method, "GET") != 0) {
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+        }
+        CURLcode cc = curl_easy_perform(h);
+        curl_slist_free_all(hl);
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        r->status = status;
+        last_status = status;
+        int retry = 0;
+        if (cc != CURLE_OK) {
+            if (r->overflow) {
+                result = obj_fail(s, e, OBJ_ERR_TOO_LARGE, status, "%.200s is larger than %zu bytes",
+                                  what, rq->max_body);
+                break;
+            }
+            snprintf(last_err, sizeof last_err, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            retry = retryable_curl(cc);
+            if (!retry) {
+                result = obj_fail(s, e, OBJ_ERR_IO, status, "%s %.200s: %s", rq->method, what, last_err);
+                break;
+            }
+        } else if (status >= 200 && status < 300) {
+            result = OBJ_OK;
+            break;
+        } else if (status >= 500 || status == 429) {
+            retry = 1;
+            last_err[0] = 0;
+        } else {
+            char code[64];
+            error_code(r->err, r->errlen, code, sizeof code);
+            obj_status st = status == 404                     ? OBJ_NOT_FOUND
+                            : (status == 401 || status == 403) ? OBJ_ERR_AUTH
+                                                                : OBJ_ERR_INVALID;
+            result = obj_fail(s, e, st, status, "%s %.200s: HTTP %ld%s%s", rq->method, what, status,
+                              code[0] ? " " : "", code);
+            break;
+        }
+        if (retry && attempt < c->max_retries) {
+            OBJ_COUNT(s, retries, 1);
+            backoff_sleep(attempt);
+            continue;
+        }
+        /* out of retries */
+        if (last_err[0])
+            result = obj_fail(s, e, OBJ_ERR_IO, status, "%s %.200s: %s (after %d attempts)", rq->method,
+                              what, last_err, attempts);
+        else {
+            char code[64];
+            error_code(r->err, r->errlen, code, sizeof code);
+            result = obj_fail(s, e, OBJ_ERR_IO, status, "%s %.200s: HTTP %ld%s%s (after %d attempts)",
+                              rq->method, what, status, code[0] ? " " : "", code, attempts);
+        }
+        break;
+    }
+    (void)last_status;
+    handle_put(c, h);
+    free(raw);
+    free(url);
+    return result;
+}
+
+static void resp_free(s3_resp *r) {
+    free(r->grow);
+    free(r->err);
+    r->grow = NULL;
+    r->err = NULL;
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+/* <prefix>/<db> (db "" = the prefix itself, literally) */
+static int db_path(const s3ctx *c, const char *db, char *out, size_t outlen) {
+    int k;
+    if (!db[0]) k = snprintf(out, outlen, "%s", c->prefix);
+    else if (!c->prefix[0]) k = snprintf(out, outlen, "%s", db);
+    else k = snprintf(out, outlen, "%s/%s", c->prefix, db);
+    return (k < 0 || (size_t)k >= outlen) ? -1 : 0;
+}
+
+static int level_prefix(const s3ctx *c, const char *db, int level, char *out, size_t outlen) {
+    char dp[1024];
+    if (db_path(c, db, dp, sizeof dp) != 0) return -1;
+    int k = snprintf(out, outlen, "%s/%04x/", dp, level);
+    return (k < 0 || (size_t)k >= outlen) ? -1 : 0;
+}
+
+static int file_key(const s3ctx *c, const char *db, const ltx_fileinfo *f, char *out, size_t outlen) {
+    char lp[1100], name[38];
+    if (level_prefix(c, db, f->level, lp, sizeof lp) != 0) return -1;
+    obj_format_ltx_name(name, f->min_txid, f->max_txid);
+    int k = snprintf(out, outlen, "%s%s", lp, name);
+    return (k < 0 || (size_t)k >= outlen) ? -1 : 0;
+}
+
+/* ---- XML ---------------------------------------------------------------- */
+
+/* Finds <tag>…</tag> in [p, end); returns the content span. */
+static int xml_find(const char *p, const char *end, const char *tag, const char **vs, const char **ve,
+                    const char **after) {
+    char open[64], close[64];
+    snprintf(open, sizeof open, "<%s>", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    size_t ol = strlen(open), cl = strlen(close);
+    const char *s = memmem(p, (size_t)(end - p), open, ol);
+    if (!s) return -1;
+    s += ol;
+    const char *x = memmem(s, (size_t)(end - s), close, cl);
+    if (!x) return -2; /* malformed */
+    *vs = s;
+    *ve = x;
+    if (after) *after = x + cl;
+    return 0;
+}
+
+static void put_utf8(char *o, size_t *k, unsigned long cp) {
+    if (cp < 0x80) o[(*k)++] = (char)cp;
+    else if (cp < 0x800) {
+        o[(*k)++] = (char)(0xC0 | (cp >> 6));
+        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        o[(*k)++] = (char)(0xE0 | (cp >> 12));
+        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        o[(*k)++] = (char)(0xF0 | (cp >> 18));
+        o[(*k)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+/* XML text -> malloc'd string with entities decoded; NULL if malformed. */
+static char *xml_text(const char *s, const char *e) {
+    size_t n = (size_t)(e - s);
+    char *o = malloc(n + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    for (const char *p = s; p < e; p++) {
+        if (*p != '&') {
+            o[k++] = *p;
+            continue;
+        }
+        const char *semi = memchr(p, ';', (size_t)(e - p));
+        if (!semi || semi - p > 12) goto bad;
+        size_t el = (size_t)(semi - p - 1);
+        const char *ent = p + 1;
+        if (el == 3 && !strncmp(ent, "amp", 3)) o[k++] = '&';
+        else if (el == 2 && !strncmp(ent, "lt", 2)) o[k++] = '<';
+        else if (el == 2 && !strncmp(ent, "gt", 2)) o[k++] = '>';
+        else if (el == 4 && !strncmp(ent, "quot", 4)) o[k++] = '"';
+        else if (el == 4 && !strncmp(ent, "apos", 4)) o[k++] = '\'';
+        else if (el >= 2 && ent[0] == '#') {
+            char num[12];
+            memcpy(num, ent + 1, el - 1);
+            num[el - 1] = 0;
+            char *endp;
+            int hex = num[0] == 'x' || num[0] == 'X';
+            unsigned long cp = strtoul(num + hex, &endp, hex ? 16 : 10);
+            if (*endp || endp == num + hex || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                goto bad;
+            /* output never outgrows input: a code point needing k bytes takes >= k+3 chars as &#N; */
+            put_utf8(o, &k, cp);
+        } else
+            goto bad;
+        p = semi;
+    }
+    o[k] = 0;
+    if (strlen(o) != k) goto bad; /* embedded NUL */
+    return o;
+bad:
+    free(o);
+    return NULL;
+}
+
+/* "2025-01-01T00:00:00.000Z" -> ms since epoch */
+static int parse_iso_ms(const char *s, int64_t *ms) {
+    int Y, M, D, h, m, sec;
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
+    const char *p = s + 19;
+    int64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (digits < 3) frac = frac * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        if (!digits) return -1;
+        for (int i = digits; i < 3; i++) frac *= 10;
+    }
+    if (*p != 'Z' || p[1]) return -1;
+    struct tm tm = {0};
+    tm.tm_year = Y - 1900;
+    tm.tm_mon = M - 1;
+    tm.tm_mday = D;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    *ms = (int64_t)t * 1000 + frac;
+    return 0;
+}
+
+/* ---- ListObjectsV2 ------------------------------------------------------ */
+
+typedef int (*key_fn)(void *ctx, const char *key, uint64_t size, int64_t mtime_ms);
+typedef int (*prefix_fn)(void *ctx, const char *prefix);
+
+/* Pages through ListObjectsV2. Callbacks return 0 to go on, <0 on error
+ * (the status is then in *cb_status). */
+static obj_status s3_list(objstore *s, const char *prefix, const char *start_after, int delimiter,
+                          const char *max_keys, key_fn kf, prefix_fn pf, void *ctx, obj_status *cb_status,
+                          obj_error *e) {
+    s3ctx *c = s->s3;
+    char *token = NULL;
+    obj_status st = OBJ_OK;
+    for (int page = 0;; page++) {
+        sigv4_pair q[6];
+        size_t nq = 0;
+        q[nq++] = (sigv4_pair){"list-type", "2"};
+        q[nq++] = (sigv4_pair){"prefix", prefix};
+        if (delimiter) q[nq++] = (sigv4_pair){"delimiter", "/"};
+        if (max_keys) q[nq++] = (sigv4_pair){"max-keys", max_keys};
+        if (token) q[nq++] = (sigv4_pair){"continuation-token", token};
+        else if (start_after && *start_after) q[nq++] = (sigv4_pair){"start-after", start_after};
+        s3_req rq = {.method = "GET", .key = NULL, .query = q, .nquery = nq, .max_body = LIST_PAGE_CAP};
+        s3_resp r = {0};
+        OBJ_COUNT(s, lists, 1);
+        st = s3_do(s, &rq, &r, e);
+        if (st != OBJ_OK) {
+            if (st == OBJ_ERR_TOO_LARGE)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "listing of %s/%.180s: page over %u bytes",
+                              c->bucket, prefix, LIST_PAGE_CAP);
+            resp_free(&r);
+            break;
+        }
+        OBJ_COUNT(s, bytes_read, r.len);
+        const char *b = (const char *)r.grow, *end = b + r.len;
+        if (!b || !memmem(b, r.len, "<ListBucketResult", 17)) {
+            resp_free(&r);
+            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: not a ListBucketResult",
+                          c->bucket, prefix);
+            break;
+        }
+        /* Contents */
+        const char *p = b, *vs, *ve, *after;
+        int rc;
+        while (st == OBJ_OK && (rc = xml_find(p, end, "Contents", &vs, &ve, &after)) == 0) {
+            const char *ks, *ke, *ss, *se, *ms, *me;
+            if (xml_find(vs, ve, "Key", &ks, &ke, NULL) != 0 || xml_find(vs, ve, "Size", &ss, &se, NULL) != 0) {
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: entry without Key/Size",
+                              c->bucket, prefix);
+                break;
+            }
+            char *key = xml_text(ks, ke);
+            char num[32];
+            size_t nl = (size_t)(se - ss);
+            uint64_t size = 0;
+            int okn = nl > 0 && nl < sizeof num;
+            if (okn) {
+                memcpy(num, ss, nl);
+                num[nl] = 0;
+                char *endp;
+                errno = 0;
+                size = strtoull(num, &endp, 10);
+                okn = !errno && *endp == 0 && num[0] != '-';
+            }
+            int64_t mt = 0;
+            if (xml_find(vs, ve, "LastModified", &ms, &me, NULL) == 0 && me - ms < 40) {
+                char ts[48];
+                memcpy(ts, ms, (size_t)(me - ms));
+                ts[me - ms] = 0;
+                if (parse_iso_ms(ts, &mt) != 0) mt = 0;
+            }
+            if (!key || !okn) {
+                free(key);
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: malformed entry",
+                              c->bucket, prefix);
+                break;
+            }
+            if (kf && kf(ctx, key, size, mt) < 0) st = *cb_status;
+            free(key);
+            p = after;
+        }
+        if (st == OBJ_OK && rc == -2)
+            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: malformed XML", c->bucket, prefix);
+        /* CommonPrefixes */
+        p = b;
+        while (st == OBJ_OK && pf && (rc = xml_find(p, end, "CommonPrefixes", &vs, &ve, &after)) == 0) {
+            const char *ps, *pe;
+            if (xml_find(vs, ve, "Prefix", &ps, &pe, NULL) == 0) {
+                char *cp = xml_text(ps, pe);
+                if (!cp) {
+                    st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: malformed prefix",
+                                  c->bucket, prefix);
+                    break;
+                }
+                if (pf(ctx, cp) < 0) st = *cb_status;
+                free(cp);
+            }
+            p = after;
+        }
+        /* more pages? */
+        int truncated = 0;
+        if (xml_find(b, end, "IsTruncated", &vs, &ve, NULL) == 0) truncated = (ve - vs == 4 && !strncmp(vs, "true", 4));
+        free(token);
+        token = NULL;
+        if (st == OBJ_OK && truncated) {
+            if (xml_find(b, end, "NextContinuationToken", &vs, &ve, NULL) != 0 || !(token = xml_text(vs, ve)) ||
+                !token[0]) {
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 200,
+                              "listing of %s/%.180s: truncated without a continuation token", c->bucket, prefix);
+            }
+        }
+        resp_free(&r);
+        if (st != OBJ_OK || !truncated) break;
+        if (page > 100000) {
+            st = obj_fail(s, e, OBJ_ERR_TOO_LARGE, 0, "listing of %s/%.180s: too many pages", c->bucket, prefix);
+            break;
+        }
+    }
+    free(token);
+    return st;
+}
+
+/* ---- list level ---- */
+
+typedef struct {
+    objstore *s;
+    obj_error *e;
+    obj_status st;
+    const char *lp;
+    size_t lplen;
+    int level;
+    uint64_t min_from;
+    ltx_fileinfo *v;
+    size_t n, cap;
+} level_ctx;
+
+static int level_key(void *u, const char *key, uint64_t size, int64_t mt) {
+    level_ctx *x = u;
+    size_t kl = strlen(key);
+    if (kl < x->lplen || memcmp(key, x->lp, x->lplen) != 0) return 0;
+    uint64_t mn, mx;
+    if (obj_parse_ltx_name(key + x->lplen, kl - x->lplen, &mn, &mx) != 0) return 0; /* foreign */
+    if (mn < x->min_from) return 0;
+    if (x->n == OBJ_MAX_LIST_ENTRIES) {
+        x->st = obj_fail(x->s, x->e, OBJ_ERR_TOO_LARGE, 0, "more than %u files under %.180s",
+                         OBJ_MAX_LIST_ENTRIES, x->lp);
+        return -1;
+    }
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 64;
+        ltx_fileinfo *g = realloc(x->v, nc * sizeof *g);
+        if (!g) {
+            x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing %.180s", x->lp);
+            return -1;
+        }
+        x->v = g;
+        x->cap = nc;
+    }
+    x->v[x->n++] = (ltx_fileinfo){.level = x->level, .min_txid = mn, .max_txid = mx, .size = size,
+                                  .created_ms = mt};
+    return 0;
+}
+
+obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from, ltx_fileinfo **out,
+                         size_t *n, obj_error *e) {
+    char lp[1100];
+    if (level_prefix(s->s3, db, level, lp, sizeof lp) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "database name too long");
+    char start_after[1200] = "";
+    if (min_from > 1)
+        snprintf(start_after, sizeof start_after, "%s%016llx-ffffffffffffffff.ltx", lp,
+                 (unsigned long long)(min_from - 1));
+    level_ctx x = {.s = s, .e = e, .st = OBJ_OK, .lp = lp, .lplen = strlen(lp), .level = level,
+                   .min_from = min_from};
+    obj_status st = s3_list(s, lp, start_after, 0, NULL, level_key, NULL, &x, &x.st, e);
+    if (st != OBJ_OK) {
+        free(x.v);
+        return st;
+    }
+    obj_sort_files(x.v, x.n);
+    *out = x.v;
+    *n = x.n;
+    return OBJ_OK;
+}
+
+/* ---- list dbs ---- */
+
+typedef struct {
+    objstore *s;
+    obj_error *e;
+    obj_status st;
+    size_t rootlen;
+    char **v;
+    size_t n, cap;
+    int found; /* level probe */
+    const char *probe;
+    size_t probelen;
+} dbs_ctx;
+
+static int dbs_prefix(void *u, const char *pfx) {
+    dbs_ctx *x = u;
+    size_t pl = strlen(pfx);
+    if (pl <= x->rootlen + 1 || pfx[pl - 1] != '/') return 0;
+    char *name = strndup(pfx + x->rootlen, pl - x->rootlen - 1);
+    if (!name) {
+        x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+        return -1;
+    }
+    if (obj_db_name_valid(name, 0) != 0) {
+        free(name);
+        return 0;
+    }
+    if (x->n == OBJ_MAX_DBS) {
+        free(name);
+        x->st = obj_fail(x->s, x->e, OBJ_ERR_TOO_LARGE, 0, "more than %u databases", OBJ_MAX_DBS);
+        return -1;
+    }
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 16;
+        char **g = realloc(x->v, nc * sizeof *g);
+        if (!g) {
+            free(name);
+            x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+            return -1;
+        }
+        x->v = g;
+        x->cap = nc;
+    }
+    x->v[x->n++] = name;
+    return 0;
+}
+
+static int probe_prefix(void *u, const char *pfx) {
+    dbs_ctx *x = u;
+    size_t pl = strlen(pfx);
+    if (pl == x->probelen + 5 && !strncmp(pfx, x->probe, x->probelen) && pfx[pl - 1] == '/') {
+        char lv[5];
+        memcpy(lv, pfx + x->probelen, 4);
+        lv[4] = 0;
+        int ok = 1;
+        for (int i = 0; i < 4; i++)
+            if (!isxdigit((unsigned char)lv[i]) || isupper((unsigned char)lv[i])) ok = 0;
+        if (ok && strtol(lv, NULL, 16) <= LTX_MAX_LEVEL) x->found = 1;
+    }
+    return 0;
+}
+
+obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
+    s3ctx *c = s->s3;
+    char root[1100];
+    snprintf(root, sizeof root, "%s%s", c->prefix, c->prefix[0] ? "/" : "");
+    dbs_ctx x = {.s = s, .e = e, .st = OBJ_OK, .rootlen = strlen(root)};
+    obj_status st = s3_list(s, root, NULL, 1, NULL, NULL, dbs_prefix, &x, &x.st, e);
+    /* keep only folders that hold level folders (<name>/000d/) */
+    size_t kept = 0;
+    for (size_t i = 0; st == OBJ_OK && i < x.n; i++) {
+        char probe[1400];
+        snprintf(probe, sizeof probe, "%s%s/", root, x.v[i]);
+        char pq[1420];
+        snprintf(pq, sizeof pq, "%s000", probe);
+        x.found = 0;
+        x.probe = probe;
+        x.probelen = strlen(probe);
+        st = s3_list(s, pq, NULL, 1, "20", NULL, probe_prefix, &x, &x.st, e);
+        char *nm = x.v[i];
+        x.v[i] = NULL;
+        if (st == OBJ_OK && x.found) x.v[kept++] = nm;
+        else free(nm);
+    }
+    if (st != OBJ_OK) {
+        objstore_free_names(x.v, x.n);
+        return st;
+    }
+    if (kept > 1) qsort(x.v, kept, sizeof *x.v, obj_cmp_names);
+    if (!kept) {
+        free(x.v);
+        x.v = NULL;
+    }
+    *names = x.v;
+    *n = kept;
+    return OBJ_OK;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* "bytes a-b/total" (total may be "*") */
+static int parse_content_range(const char *s, uint64_t *a, uint64_t *b, uint64_t *total) {
+    unsigned long long x, y, t;
+    char star[2];
+    if (sscanf(s, "bytes %llu-%llu/%llu", &x, &y, &t) == 3) {
+        *total = t;
+    } else if (sscanf(s, "bytes %llu-%llu/%1[*]", &x, &y, star) == 3) {
+        *total = UINT64_MAX;
+    } else
+        return -1;
+    if (y < x) return -1;
+    *a = x;
+    *b = y;
+    return 0;
+}
+
+obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off, size_t len,
+                         uint8_t *buf, obj_error *e) {
+    s3ctx *c = s->s3;
+    char key[1200], range[64], what[1300];
+    if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
+    obj_name(c, key, what, sizeof what);
+    snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + len - 1));
+    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len};
+    s3_resp r = {0};
+    OBJ_COUNT(s, gets, 1);
+    obj_status st = s3_do(s, &rq, &r, e);
+    if (st == OBJ_ERR_TOO_LARGE)
+        st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: server sent more than the %zu bytes asked",
+                      what, len);
+    else if (st == OBJ_ERR_INVALID && r.status == 416)
+        st = obj_fail(s, e, OBJ_ERR_INVALID, 416, "truncated: %.200s has no byte %llu", what,
+                      (unsigned long long)off);
+    if (st == OBJ_OK) {
+        OBJ_COUNT(s, bytes_read, r.len);
+        uint64_t a, b, total;
+        if (r.status == 206) {
+            if (parse_content_range(r.content_range, &a, &b, &total) != 0 || a != off)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 206, "%.200s: bad Content-Range \"%.60s\"", what,
+                              r.content_range);
+            else if (b - a + 1 != r.len)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 206, "truncated: %.200s body %zu bytes, Content-Range says %llu",
+                              what, r.len, (unsigned long long)(b - a + 1));
+            else if (r.len != len)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 206, "truncated: %.200s has %llu bytes, wanted %zu at offset %llu",
+                              what, (unsigned long long)total, len, (unsigned long long)off);
+        } else if (!(r.status == 200 && off == 0 && r.len == len)) {
+            st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "truncated: %.200s gave %zu bytes for %zu at offset %llu",
+                          what, r.len, len, (unsigned long long)off);
+        }
+    }
+    resp_free(&r);
+    return st;
+}
+
+obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len, uint8_t *buf,
+                        size_t *got, obj_error *e) {
+    s3ctx *c = s->s3;
+    char key[1200], range[64], what[1300];
+    if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
+    obj_name(c, key, what, sizeof what);
+    snprintf(range, sizeof range, "bytes=-%zu", len);
+    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len};
+    s3_resp r = {0};
+    OBJ_COUNT(s, gets, 1);
+    obj_status st = s3_do(s, &rq, &r, e);
+    if (st == OBJ_ERR_TOO_LARGE)
+        st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: server sent more than the %zu bytes asked",
+                      what, len);
+    else if (st == OBJ_ERR_INVALID && r.status == 416)
+        st = obj_fail(s, e, OBJ_ERR_INVALID, 416, "truncated: %.200s is empty", what);
+    if (st == OBJ_OK) {
+        OBJ_COUNT(s, bytes_read, r.len);
+        uint64_t a, b, total = 0;
+        if (r.status == 206) {
+            if (parse_content_range(r.content_range, &a, &b, &total) != 0 || total == UINT64_MAX ||
+                b + 1 != total)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 206, "%.200s: bad Content-Range \"%.60s\"", what,
+                              r.content_range);
+            else if (b - a + 1 != r.len)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 206, "truncated: %.200s body %zu bytes, Content-Range says %llu",
+                              what, r.len, (unsigned long long)(b - a + 1));
+        } else if (r.status == 200) {
+            total = r.len; /* whole object, smaller than len */
+            if (r.content_length >= 0 && (uint64_t)r.content_length != r.len)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "truncated: %.200s body shorter than Content-Length", what);
+        } else {
+            st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: unexpected HTTP %ld", what, r.status);
+        }
+        if (st == OBJ_OK && f->size && total != f->size)
+            st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s has %llu bytes but the listing said %llu",
+                          what, (unsigned long long)total, (unsigned long long)f->size);
+        if (st == OBJ_OK && r.len != (len < total ? len : total))
+            st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "truncated: %.200s tail is %zu bytes", what, r.len);
+        if (st == OBJ_OK) *got = r.len;
+    }
+    resp_free(&r);
+    return st;
+}
+
+obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes, uint8_t **buf,
+                        size_t *len, obj_error *e) {
+    s3ctx *c = s->s3;
+    char key[1200], what[1300];
+    if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
+    obj_name(c, key, what, sizeof what);
+    s3_req rq = {.method = "GET", .key = key, .max_body = max_bytes};
+    s3_resp r = {0};
+    OBJ_COUNT(s, gets, 1);
+    obj_status st = s3_do(s, &rq, &r, e);
+    if (st == OBJ_OK) {
+        OBJ_COUNT(s, bytes_read, r.len);
+        if (r.status != 200)
+            st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: unexpected HTTP %ld", what, r.status);
+        else if (r.content_length >= 0 && (uint64_t)r.content_length != r.len)
+            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "truncated: %.200s body %zu of %lld bytes", what, r.len,
+                          r.content_length);
+        else if (f->size && f->size != r.len)
+            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "%.200s has %zu bytes but the listing said %llu", what,
+                          r.len, (unsigned long long)f->size);
+    }
+    if (st == OBJ_OK) {
+        if (!r.grow) r.grow = malloc(1);
+        if (!r.grow) st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory reading %.200s", what);
+    }
+    if (st == OBJ_OK) {
+        *buf = r.grow;
+        *len = r.len;
+        r.grow = NULL;
+    }
+    resp_free(&r);
+    return st;
+}
+
+/* RFC3339Nano as Go prints it: fraction without trailing zeros. */
+static void rfc3339nano(char *out, size_t outlen, int64_t ms) {
+    int64_t secs = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!frac) {
+        snprintf(out, outlen, "%sZ", base);
+        return;
+    }
+    char fs[4];
+    snprintf(fs, sizeof fs, "%03d", (int)frac);
+    for (int i = 2; i > 0 && fs[i] == '0'; i--) fs[i] = 0;
+    snprintf(out, outlen, "%s.%sZ", base, fs);
+}
+
+obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_txid, uint64_t max_txid,
+                         const uint8_t *buf, size_t len, int64_t timestamp_ms, obj_error *e) {
+    s3ctx *c = s->s3;
+    ltx_fileinfo f = {.level = level, .min_txid = min_txid, .max_txid = max_txid};
+    char key[1200], ts[64];
+    if (file_key(c, db, &f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
+    rfc3339nano(ts, sizeof ts, timestamp_ms);
+    static const uint8_t empty[1] = {0};
+    s3_req rq = {.method = "PUT", .key = key, .body = buf ? buf : empty, .body_len = len, .meta_ts = ts,
+                 .max_body = 1 << 20};
+    s3_resp r = {0};
+    OBJ_COUNT(s, puts, 1);
+    obj_status st = s3_do(s, &rq, &r, e);
+    if (st == OBJ_OK) OBJ_COUNT(s, bytes_written, len);
+    resp_free(&r);
+    return st;
+}
+
+obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
+    s3ctx *c = s->s3;
+    char key[1200];
+    if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
+    s3_req rq = {.method = "DELETE", .key = key, .max_body = 1 << 20};
+    s3_resp r = {0};
+    OBJ_COUNT(s, deletes, 1);
+    obj_status st = s3_do(s, &rq, &r, e);
+    resp_free(&r);
+    return st;
+}

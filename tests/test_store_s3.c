@@ -1,0 +1,528 @@
+/* test_store_s3.c - S3 backend against a real moto_server, driven by
+ * tests/test_store_s3.py, which starts moto and a fault-injecting proxy,
+ * uploads the fixture and sets:
+ *   LTX_VECTORS, AWS_* (moto), STORE_S3_BUCKET (bucket holding the fixture),
+ *   STORE_FAULT_ENDPOINT (proxy; its behaviour is chosen by bucket name),
+ *   STORE_BIG_COUNT (number of L0 files under big.db).
+ * Fixture (prefix "replicas"): app.db = vectors main-4096 replica-s3,
+ * big.db = STORE_BIG_COUNT tiny L0 files, "a&b.db" = one file, plus foreign
+ * keys that must be ignored. Expected values come from manifest.json. */
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "objstore.h"
+
+static const char *vectors, *bucket, *fault;
+static json_t *manifest, *chain;
+static long big_count;
+static char url[512];
+
+static void die(const char *m) {
+    fprintf(stderr, "setup: %s\n", m);
+    exit(1);
+}
+
+static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int setup_all(void **state) {
+    (void)state;
+    vectors = getenv("LTX_VECTORS");
+    bucket = getenv("STORE_S3_BUCKET");
+    fault = getenv("STORE_FAULT_ENDPOINT");
+    const char *bc = getenv("STORE_BIG_COUNT");
+    if (!vectors || !bucket || !fault || !bc || !getenv("AWS_ENDPOINT_URL_S3"))
+        die("run me from tests/test_store_s3.py (env not set)");
+    big_count = atol(bc);
+    snprintf(url, sizeof url, "s3://%s/replicas", bucket);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/manifest.json", vectors);
+    json_error_t je;
+    manifest = json_load_file(p, 0, &je);
+    if (!manifest) die(je.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(manifest, "chains"), i, c) {
+        if (!strcmp(json_string_value(json_object_get(c, "name")), "main-4096")) chain = c;
+    }
+    if (!chain) die("main-4096 missing");
+    return 0;
+}
+
+static int teardown_all(void **state) {
+    (void)state;
+    json_decref(manifest);
+    return 0;
+}
+
+static objstore *open_s3(const char *u, const objstore_opts *o) {
+    obj_error e;
+    objstore *s = objstore_open(u, o, &e);
+    if (!s) fail_msg("open %s: %s", u, e.msg);
+    assert_int_equal(objstore_is_s3(s), 1);
+    return s;
+}
+
+static ltx_fileinfo info_of(json_t *f) {
+    return (ltx_fileinfo){.level = (int)json_integer_value(json_object_get(f, "level")),
+                          .min_txid = hex64(json_string_value(json_object_get(f, "min_txid"))),
+                          .max_txid = hex64(json_string_value(json_object_get(f, "max_txid"))),
+                          .size = (uint64_t)json_integer_value(json_object_get(f, "size"))};
+}
+
+static void test_open_errors(void **state) {
+    (void)state;
+    obj_error e;
+    assert_null(objstore_open("s3://", NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    objstore_opts o = {.s3_endpoint = "ftp://x", .s3_path_style = -1, .max_retries = -1};
+    assert_null(objstore_open("s3://b/p", &o, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    assert_null(objstore_open("s3://bad bucket/p", NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    objstore *s = open_s3(url, NULL);
+    assert_string_equal(objstore_url(s), url);
+    objstore_close(s);
+}
+
+static void test_list_dbs(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    obj_error e;
+    char **names;
+    size_t n;
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_OK);
+    /* the fixture's databases; "notadb" (no level folders), ".hidden.db" and
+     * loose keys are not databases */
+    assert_int_equal(n, 3);
+    assert_string_equal(names[0], "a&b.db");
+    assert_string_equal(names[1], "app.db");
+    assert_string_equal(names[2], "big.db");
+    objstore_free_names(names, n);
+    objstore_close(s);
+    /* the bucket root: "replicas" is not a database (its children are) */
+    char root[300];
+    snprintf(root, sizeof root, "s3://%s", bucket);
+    s = open_s3(root, NULL);
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    objstore_free_names(names, n);
+    objstore_close(s);
+}
+
+static void test_list_levels(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    obj_error e;
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    size_t total = 0;
+    for (int level = 0; level <= 9; level++) {
+        ltx_fileinfo *fi;
+        size_t n;
+        assert_int_equal(objstore_list_level(s, "app.db", level, 0, &fi, &n, &e), OBJ_OK);
+        size_t want = 0, i;
+        json_t *f;
+        json_array_foreach(json_object_get(chain, "files"), i, f) {
+            if (json_integer_value(json_object_get(f, "level")) != level) continue;
+            ltx_fileinfo x = info_of(f);
+            int found = 0;
+            for (size_t k = 0; k < n; k++)
+                if (fi[k].min_txid == x.min_txid && fi[k].max_txid == x.max_txid) {
+                    found = 1;
+                    assert_int_equal(fi[k].size, x.size);
+                    assert_int_equal(fi[k].level, level);
+                }
+            assert_true(found);
+            want++;
+        }
+        assert_int_equal(n, want);
+        for (size_t k = 0; k < n; k++) {
+            if (k) assert_true(fi[k - 1].min_txid < fi[k].min_txid);
+            /* LastModified of a just-uploaded object */
+            assert_true(fi[k].created_ms > now_ms - 600000 && fi[k].created_ms < now_ms + 600000);
+        }
+        total += n;
+        free(fi);
+    }
+    assert_int_equal(total, json_array_size(json_object_get(chain, "files")));
+    ltx_fileinfo *all;
+    size_t na;
+    assert_int_equal(objstore_list_all(s, "app.db", &all, &na, &e), OBJ_OK);
+    assert_int_equal(na, total);
+    free(all);
+    /* min_from: one request */
+    objstore_stats before, after;
+    objstore_get_stats(s, &before);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "app.db", 0, 5, &fi, &n, &e), OBJ_OK);
+    objstore_get_stats(s, &after);
+    assert_int_equal(after.lists - before.lists, 1);
+    size_t want = 0, i;
+    json_t *f;
+    json_array_foreach(json_object_get(chain, "files"), i, f) {
+        if (json_integer_value(json_object_get(f, "level")) == 0 &&
+            hex64(json_string_value(json_object_get(f, "min_txid"))) >= 5)
+            want++;
+    }
+    assert_true(want > 0);
+    assert_int_equal(n, want);
+    for (size_t k = 0; k < n; k++) assert_true(fi[k].min_txid >= 5);
+    free(fi);
+    /* nothing above the newest: empty, still one request */
+    assert_int_equal(objstore_list_level(s, "app.db", 0, 1000, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    free(fi);
+    /* a database that does not exist: empty */
+    assert_int_equal(objstore_list_level(s, "nope.db", 0, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    /* hostile names never reach the wire */
+    assert_int_equal(objstore_list_level(s, "../x", 0, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    assert_int_equal(objstore_list_level(s, "a/b", 0, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    objstore_close(s);
+}
+
+static void test_paging(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    obj_error e;
+    objstore_stats st0, st1;
+    objstore_get_stats(s, &st0);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "big.db", 0, 0, &fi, &n, &e), OBJ_OK);
+    objstore_get_stats(s, &st1);
+    assert_int_equal(n, (size_t)big_count);
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(fi[k].min_txid, k + 1);
+        assert_int_equal(fi[k].max_txid, k + 1);
+    }
+    /* > 1000 keys: continuation tokens were followed */
+    assert_int_equal(st1.lists - st0.lists, (uint64_t)((big_count + 999) / 1000));
+    free(fi);
+    /* start-after skips straight to the tail: one request, only the newest */
+    uint64_t from = (uint64_t)big_count - 9;
+    assert_int_equal(objstore_list_level(s, "big.db", 0, from, &fi, &n, &e), OBJ_OK);
+    objstore_get_stats(s, &st0);
+    assert_int_equal(st0.lists - st1.lists, 1);
+    assert_int_equal(n, 10);
+    assert_int_equal(fi[0].min_txid, from);
+    free(fi);
+    objstore_close(s);
+}
+
+static void test_reads(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    obj_error e;
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(chain, "files"), i, f) {
+        char src[PATH_MAX];
+        snprintf(src, sizeof src, "%s/%s", vectors, json_string_value(json_object_get(f, "s3_copy_path")));
+        size_t vlen;
+        uint8_t *v = slurp(src, &vlen);
+        assert_non_null(v);
+        ltx_fileinfo fi = info_of(f);
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(objstore_read_file(s, "app.db", &fi, 1 << 20, &buf, &len, &e), OBJ_OK);
+        assert_int_equal(len, fi.size);
+        uint8_t d[32];
+        SHA256(buf, len, d);
+        char hex[65];
+        for (int k = 0; k < 32; k++) sprintf(hex + 2 * k, "%02x", d[k]);
+        assert_string_equal(hex, json_string_value(json_object_get(f, "sha256")));
+        free(buf);
+        assert_int_equal(objstore_read_file(s, "app.db", &fi, (size_t)fi.size - 1, &buf, &len, &e),
+                         OBJ_ERR_TOO_LARGE);
+        uint8_t hdr[100];
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, 0, 100, hdr, &e), OBJ_OK);
+        assert_memory_equal(hdr, v, 100);
+        json_t *pi = json_object_get(f, "page_index");
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(pi, "offset"));
+        size_t il = (size_t)json_integer_value(json_object_get(pi, "varint_bytes"));
+        uint8_t *idx = malloc(il);
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, off, il, idx, &e), OBJ_OK);
+        assert_memory_equal(idx, v + off, il);
+        free(idx);
+        uint8_t t[64];
+        size_t got;
+        assert_int_equal(objstore_read_tail(s, "app.db", &fi, 64, t, &got, &e), OBJ_OK);
+        assert_int_equal(got, 64);
+        assert_memory_equal(t, v + vlen - 64, 64);
+        uint8_t *whole = malloc(vlen + 500);
+        assert_int_equal(objstore_read_tail(s, "app.db", &fi, vlen + 500, whole, &got, &e), OBJ_OK);
+        assert_int_equal(got, vlen);
+        assert_memory_equal(whole, v, vlen);
+        free(whole);
+        /* past the end: the server clips the range -> truncated */
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size - 10, 64, t, &e), OBJ_ERR_INVALID);
+        assert_non_null(strstr(e.msg, "truncated"));
+        assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size + 10, 64, t, &e), OBJ_ERR_INVALID);
+        /* listing size disagreeing with the object */
+        ltx_fileinfo wrong = fi;
+        wrong.size++;
+        assert_int_equal(objstore_read_tail(s, "app.db", &wrong, 64, t, &got, &e), OBJ_ERR_INVALID);
+        free(v);
+    }
+    /* a key that needs encoding ('&') */
+    ltx_fileinfo *fl;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "a&b.db", 0, 0, &fl, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(objstore_read_file(s, "a&b.db", &fl[0], 1 << 20, &buf, &len, &e), OBJ_OK);
+    assert_int_equal(len, fl[0].size);
+    assert_memory_equal(buf, "LTX1", 4);
+    free(buf);
+    free(fl);
+    /* not found */
+    ltx_fileinfo miss = {.level = 0, .min_txid = 0x777, .max_txid = 0x777, .size = 100};
+    uint8_t b[100];
+    size_t got;
+    assert_int_equal(objstore_read_range(s, "app.db", &miss, 0, 100, b, &e), OBJ_NOT_FOUND);
+    assert_int_equal(e.http_status, 404);
+    assert_non_null(strstr(e.msg, "0000000000000777-0000000000000777.ltx"));
+    assert_non_null(strstr(e.msg, bucket));
+    assert_int_equal(objstore_read_tail(s, "app.db", &miss, 100, b, &got, &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_read_file(s, "app.db", &miss, 100, &buf, &len, &e), OBJ_NOT_FOUND);
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_true(st.gets > 0 && st.bytes_read > 0);
+    assert_int_equal(st.retries, 0);
+    objstore_close(s);
+}
+
+static void test_write_delete(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    obj_error e;
+    uint8_t data[5000];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 13 + 1);
+    /* kept for the Python side to check the metadata */
+    assert_int_equal(objstore_write_file(s, "meta.db", 1, 0x10, 0x20, data, sizeof data, 1735689600123LL, &e), OBJ_OK);
+    assert_int_equal(objstore_write_file(s, "meta.db", 2, 0x1, 0x20, data, 10, 1735689601000LL, &e), OBJ_OK);
+    assert_int_equal(objstore_write_file(s, "new.db", 3, 0x5, 0x6, data, sizeof data, 1735689600000LL, &e), OBJ_OK);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(fi[0].size, sizeof data);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(objstore_read_file(s, "new.db", &fi[0], sizeof data, &buf, &len, &e), OBJ_OK);
+    assert_int_equal(len, sizeof data);
+    assert_memory_equal(buf, data, sizeof data);
+    free(buf);
+    assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_OK);
+    assert_int_equal(objstore_read_file(s, "new.db", &fi[0], sizeof data, &buf, &len, &e), OBJ_NOT_FOUND);
+    free(fi);
+    assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.puts, 3);
+    assert_int_equal(st.deletes, 1);
+    assert_int_equal(st.bytes_written, 2 * sizeof data + 10);
+    objstore_close(s);
+}
+
+/* ---- faults through the proxy (behaviour chosen by bucket name) ---- */
+
+static objstore *open_fault(const char *mode, long timeout_ms, int retries) {
+    char u[300];
+    snprintf(u, sizeof u, "s3://%s/replicas", mode);
+    objstore_opts o = {.s3_endpoint = fault, .s3_path_style = 1, .timeout_ms = timeout_ms, .max_retries = retries};
+    return open_s3(u, &o);
+}
+
+static ltx_fileinfo first_l0(void) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(chain, "files"), i, f) {
+        if (json_integer_value(json_object_get(f, "level")) == 0) return info_of(f);
+    }
+    fail_msg("no L0 file in manifest");
+    return (ltx_fileinfo){0};
+}
+
+static void test_retry_then_success(void **state) {
+    (void)state;
+    objstore *s = open_fault("flaky", 5000, 4); /* 500, 500, then the real answer */
+    obj_error e;
+    ltx_fileinfo f = first_l0();
+    uint8_t hdr[100];
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, hdr, &e), OBJ_OK);
+    assert_memory_equal(hdr, "LTX1", 4);
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 2);
+    assert_int_equal(st.errors, 0);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "app.db", 9, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    free(fi);
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 4);
+    objstore_close(s);
+}
+
+static void test_retries_stop(void **state) {
+    (void)state;
+    objstore *s = open_fault("down", 5000, 2); /* always 503 */
+    obj_error e;
+    ltx_fileinfo f = first_l0();
+    uint8_t hdr[100];
+    double t0 = now_s();
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, hdr, &e), OBJ_ERR_IO);
+    double dt = now_s() - t0;
+    assert_int_equal(e.http_status, 503);
+    assert_non_null(strstr(e.msg, "503"));
+    assert_non_null(strstr(e.msg, "after 3 attempts"));
+    assert_true(dt < 3.0); /* backoff 100 ms then 200 ms, with jitter */
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 2);
+    assert_int_equal(st.errors, 1);
+    objstore_close(s);
+
+    s = open_fault("drop", 5000, 3); /* connection closed without an answer */
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, hdr, &e), OBJ_ERR_IO);
+    assert_non_null(strstr(e.msg, "after 4 attempts"));
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 3);
+    objstore_close(s);
+
+    s = open_fault("slow", 300, 1); /* answers after 2 s: timeout */
+    t0 = now_s();
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, hdr, &e), OBJ_ERR_IO);
+    dt = now_s() - t0;
+    assert_true(dt < 1.8);
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 1);
+    objstore_close(s);
+}
+
+static void test_no_retry_on_4xx(void **state) {
+    (void)state;
+    objstore *s = open_fault("deny", 5000, 4); /* 403 AccessDenied */
+    obj_error e;
+    ltx_fileinfo f = first_l0();
+    uint8_t hdr[100];
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, hdr, &e), OBJ_ERR_AUTH);
+    assert_int_equal(e.http_status, 403);
+    assert_non_null(strstr(e.msg, "AccessDenied"));
+    assert_null(strstr(e.msg, getenv("AWS_SECRET_ACCESS_KEY")));
+    char **names;
+    size_t n;
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_ERR_AUTH);
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 0);
+    assert_int_equal(st.errors, 2);
+    objstore_close(s);
+}
+
+static void test_range_ignored(void **state) {
+    (void)state;
+    objstore *s = open_fault("norange", 5000, 0); /* proxy drops the Range header */
+    obj_error e;
+    ltx_fileinfo f = first_l0();
+    uint8_t buf[100];
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 10, 100, buf, &e), OBJ_ERR_INVALID);
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, buf, &e), OBJ_ERR_INVALID);
+    objstore_close(s);
+}
+
+struct thr {
+    objstore *s;
+    int failures;
+};
+
+static void *reader(void *arg) {
+    struct thr *t = arg;
+    obj_error e;
+    for (int i = 0; i < 25; i++) {
+        ltx_fileinfo *fi;
+        size_t n;
+        if (objstore_list_level(t->s, "app.db", i % 3, 0, &fi, &n, &e) != OBJ_OK || n == 0) {
+            t->failures++;
+            continue;
+        }
+        uint8_t hdr[100];
+        if (objstore_read_range(t->s, "app.db", &fi[n - 1], 0, 100, hdr, &e) != OBJ_OK ||
+            memcmp(hdr, "LTX1", 4) != 0)
+            t->failures++;
+        free(fi);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    pthread_t th[4];
+    struct thr t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct thr){s, 0};
+        pthread_create(&th[i], NULL, reader, &t[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].failures, 0);
+    }
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.lists, 100);
+    assert_int_equal(st.gets, 100);
+    assert_int_equal(st.errors, 0);
+    objstore_close(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_errors),     cmocka_unit_test(test_list_dbs),
+        cmocka_unit_test(test_list_levels),     cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_reads),           cmocka_unit_test(test_write_delete),
+        cmocka_unit_test(test_retry_then_success), cmocka_unit_test(test_retries_stop),
+        cmocka_unit_test(test_no_retry_on_4xx), cmocka_unit_test(test_range_ignored),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}

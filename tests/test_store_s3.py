@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""S3 backend of server/store against a real moto_server.
+
+Starts moto and a small fault-injecting proxy in front of it, uploads the
+fixture (vectors main-4096 under replicas/app.db, >1000 tiny L0 files under
+replicas/big.db, one file under "replicas/a&b.db", foreign keys), then runs
+the C test binary test_store_s3 (cmocka) with the environment pointing at
+them. Afterwards it checks with boto3 what the C code wrote (key layout,
+x-amz-meta-litestream-timestamp in RFC3339Nano, body).
+
+Proxy behaviour is chosen by the bucket name in the (path-style) request:
+  flaky   first two requests per path answer 500, then proxied to moto
+  down    always 503
+  drop    connection closed without an answer
+  slow    answers after 2 s
+  deny    403 AccessDenied
+  norange proxied with the Range header removed (server sends 200 + all)
+"""
+import concurrent.futures
+import http.client
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import harness  # noqa: E402
+
+BUCKET = "ltx-store"
+BIG = 1050  # > 1000 keys: ListObjectsV2 continuation
+
+
+class FaultProxy(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # clients that time out / get dropped on purpose are expected
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.counts = {}
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", harness.free_port()), Handler)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def _reply(self, code, body=b"", ctype="application/xml"):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = self.path
+        mode = path.split("?")[0].split("/")[1]
+        rest = path[len("/" + mode):]
+        if mode == "down":
+            return self._reply(503, b"<Error><Code>SlowDown</Code></Error>")
+        if mode == "deny":
+            return self._reply(403, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>")
+        if mode == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if mode == "slow":
+            time.sleep(2)
+            return self._reply(500, b"")
+        if mode == "flaky":
+            k = self.command + " " + path.split("?")[0]
+            with self.server.lock:
+                n = self.server.counts.get(k, 0)
+                self.server.counts[k] = n + 1
+            if n < 2:
+                return self._reply(500, b"<Error><Code>InternalError</Code></Error>")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        if mode == "norange":
+            headers = {k: v for k, v in headers.items() if k.lower() != "range"}
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=10)
+        conn.request(self.command, "/" + BUCKET + rest, body=body or None, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() in ("content-type", "content-range", "etag", "last-modified", "accept-ranges"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_DELETE = do_HEAD = _handle
+
+
+def upload_fixture(moto):
+    c = moto.client()
+    c.create_bucket(Bucket=BUCKET)
+    m = harness.manifest()
+    chain = next(ch for ch in m["chains"] if ch["name"] == "main-4096")
+    moto.upload_tree(BUCKET, harness.vec(chain["s3_root"]), "replicas/app.db")
+    one = open(harness.vec(chain["files"][0]["s3_copy_path"]), "rb").read()
+    c.put_object(Bucket=BUCKET, Key="replicas/a&b.db/0000/0000000000000001-0000000000000001.ltx", Body=one)
+    # foreign things that must be ignored
+    for k in ("replicas/app.db/0000/readme.txt", "replicas/app.db/0000/0000000000000001-0000000000000001.ltx.tmp",
+              "replicas/app.db/0000/00000000000000AA-00000000000000AA.ltx", "replicas/app.db/lock.json",
+              "replicas/notadb/readme.txt", "replicas/notadb/xyz/0000/0000000000000001-0000000000000001.ltx",
+              "replicas/.hidden.db/0000/0000000000000001-0000000000000001.ltx", "replicas/loose.txt"):
+        c.put_object(Bucket=BUCKET, Key=k, Body=b"x")
+
+    def put(i):
+        c.put_object(Bucket=BUCKET, Key="replicas/big.db/0000/%016x-%016x.ltx" % (i, i), Body=b"L")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(put, range(1, BIG + 1)))
+    return c, chain
+
+
+def main():
+    chk = harness.Checker("store_s3")
+    exe = os.path.join(harness.BUILD, "tests", "test_store_s3")
+    if not os.path.exists(exe):
+        print(f"FAIL: {exe} not built")
+        sys.exit(1)
+    moto = harness.Moto()
+    proxy = None
+    try:
+        t0 = time.time()
+        c, chain = upload_fixture(moto)
+        print(f"fixture uploaded in {time.time() - t0:.1f}s", flush=True)
+        proxy = FaultProxy(moto.port)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        env = dict(os.environ)
+        env.update(moto.env())
+        env.update({"AWS_SECRET_ACCESS_KEY": "secret-value-that-must-not-leak",
+                    "STORE_S3_BUCKET": BUCKET,
+                    "STORE_FAULT_ENDPOINT": f"http://127.0.0.1:{proxy.server_address[1]}",
+                    "STORE_BIG_COUNT": str(BIG), "LTX_VECTORS": harness.VECTORS})
+        env.pop("AWS_ENDPOINT_URL", None)
+        if harness.SANITIZE:
+            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+        t0 = time.time()
+        r = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=240)
+        print(r.stdout + r.stderr, flush=True)
+        print(f"test_store_s3 ran in {time.time() - t0:.1f}s", flush=True)
+        chk.eq(r.returncode, 0, "test_store_s3 exit status")
+
+        # What the C side wrote, seen through boto3.
+        h = c.head_object(Bucket=BUCKET, Key="replicas/meta.db/0001/0000000000000010-0000000000000020.ltx")
+        chk.eq(h["ContentLength"], 5000, "written object size")
+        chk.eq(h["Metadata"].get("litestream-timestamp"), "2025-01-01T00:00:00.123Z",
+               "litestream-timestamp (RFC3339Nano, ms precision)")
+        h = c.head_object(Bucket=BUCKET, Key="replicas/meta.db/0002/0000000000000001-0000000000000020.ltx")
+        chk.eq(h["Metadata"].get("litestream-timestamp"), "2025-01-01T00:00:01Z",
+               "litestream-timestamp without fraction (as Go's RFC3339Nano prints it)")
+        body = c.get_object(Bucket=BUCKET, Key="replicas/meta.db/0001/0000000000000010-0000000000000020.ltx")["Body"].read()
+        chk.eq(body, bytes((i * 13 + 1) & 0xFF for i in range(5000)), "written body")
+        keys = [o["Key"] for o in c.list_objects_v2(Bucket=BUCKET, Prefix="replicas/new.db/")["Contents"]] \
+            if c.list_objects_v2(Bucket=BUCKET, Prefix="replicas/new.db/").get("KeyCount") else []
+        chk.eq(keys, [], "deleted object is gone")
+    finally:
+        if proxy:
+            proxy.shutdown()
+            proxy.server_close()
+        moto.stop()
+    chk.done()
+
+
+if __name__ == "__main__":
+    main()
