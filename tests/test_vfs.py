@@ -65,20 +65,45 @@ try:
         c.close()
 
     # ---- 3. time travel by time and URI txid=
+    # (a file replica's times are the files' mtimes, as Litestream sets them:
+    # serve a copy whose mtimes come from the LTX headers)
     ch = V.chain("main-4096")
-    c = V.connect(srv.url, "main-4096.db")
-    for st in ch["states"]:
+    srv_t = V.Server(dbs={"timed.db": V.build_replica(ch, os.path.join(work, "timed"))})
+    servers.append(srv_t)
+    srv_t.wait_db("timed.db", V.txid_int(ch["states"][-1]["txid"]))
+    c = V.connect(srv_t.url, "timed.db")
+    # A restore at time T uses files created strictly before T (LTX-FORMAT.md
+    # 3.1): 1 s after state i's timestamp reaches TXID i; exactly at it, i-1.
+    def rfc3339(ms):
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+    for i, st in enumerate(ch["states"]):
+        when = rfc3339(st["timestamp_ms"] + 1000)
+        try:
+            got = c.execute(f"PRAGMA ltxhttp_time='{when}'").fetchone()[0]
+        except Exception as e:
+            got = f"error: {e}"
+        ck.eq(got, st["txid"], f"ltxhttp_time={when}")
+        ck.eq(c.execute("PRAGMA ltxhttp_time").fetchone()[0], when, "ltxhttp_time reads back")
+        if got == st["txid"]:
+            ck.ok(V.dump(c) == V.state_dump(st["source"]), f"contents at time {when}")
         try:
             got = c.execute(f"PRAGMA ltxhttp_time='{st['timestamp']}'").fetchone()[0]
         except Exception as e:
             got = f"error: {e}"
-        ck.eq(got, st["txid"], f"ltxhttp_time={st['timestamp']}")
-        ck.eq(c.execute("PRAGMA ltxhttp_time").fetchone()[0], st["timestamp"], "ltxhttp_time reads back")
-        if got == st["txid"]:
-            ck.ok(V.dump(c) == V.state_dump(st["source"]), f"contents at time {st['timestamp']}")
+        if i == 0:
+            ck.ok(got.startswith("error:") and "no TXID" in got, f"exactly at the first TXID's time: {got}")
+        else:
+            ck.eq(got, ch["states"][i - 1]["txid"], f"ltxhttp_time={st['timestamp']} (strictly before)")
     ck.eq(c.execute("PRAGMA ltxhttp_time='latest'").fetchone()[0], ch["states"][-1]["txid"], "ltxhttp_time=latest")
     ck.eq(c.execute("PRAGMA ltxhttp_time").fetchone()[0], "latest", "ltxhttp_time reads latest")
+    before = "2024-12-31T23:00:00Z"
+    try:
+        c.execute(f"PRAGMA ltxhttp_time='{before}'").fetchall()
+        ck.ok(False, "time before the first TXID accepted")
+    except Exception as e:
+        ck.ok("no TXID" in str(e), f"time before the first TXID: {e}")
     c.close()
+    srv_t.stop()
     mid = ch["states"][len(ch["states"]) // 2]
     c = V.connect(srv.url, "main-4096.db", txid=mid["txid"])
     ck.eq(c.execute("PRAGMA ltxhttp_txid").fetchone()[0], mid["txid"], "URI txid= opens in the past")
@@ -147,7 +172,7 @@ except Exception as e:
           f"unreachable server: stdout={r.stdout.strip()!r} stderr={r.stderr.strip()!r}")
     ck.ok(el < 5, f"unreachable server fails within the retry budget ({el:.2f}s)")
     try:
-        V.connect(srv.url, "x.db", server="ftp://nope").execute("select 1")
+        V.connect(srv.url, "main-4096.db", server="ftp://nope").execute("select 1")
         ck.ok(False, "bad server URL accepted")
     except Exception as e:
         ck.ok("unable to open" in str(e), f"bad server URL: {e}")

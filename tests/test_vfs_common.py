@@ -154,7 +154,8 @@ def load_extension():
 
 
 def connect(server_url, name, **params):
-    q = "&".join([f"vfs=ltxhttp", f"server={server_url}"] + [f"{k}={v}" for k, v in params.items()])
+    params = dict({"server": server_url}, **params)
+    q = "&".join(["vfs=ltxhttp"] + [f"{k}={v}" for k, v in params.items()])
     return sqlite3.connect(f"file:{name}?{q}", uri=True, isolation_level=None, check_same_thread=False)
 
 

@@ -94,7 +94,7 @@ try:
     cold.close()
 
     # ---- 4: server goes away and comes back
-    idle = V.connect(srv.url, "other.db", retry_ms=300)  # nothing of its pages read yet except the header
+    idle = V.connect(srv.url, "other.db", retry_ms=300, readahead=0)  # only page 1 read so far
     ost = other["states"][-1]
     srv.stop()
     t0 = time.time()
