@@ -341,6 +341,28 @@ static int build_from_plan(ltxdb *d, const ltx_fileinfo *plan, size_t n, vindex 
     return IX_OK;
 }
 
+/* A snapshot's header timestamp is when the snapshot was taken, not when
+ * its last TXID committed. When the plan ends with one and another level
+ * holds a file ending at the same TXID, take that file's timestamp. */
+static void fix_snapshot_time(ltxdb *d, vindex *x, const ltx_fileinfo *plan, size_t pn,
+                              const ltx_fileinfo *files, size_t nf)
+{
+    if (pn == 0 || plan[pn - 1].level != LTX_SNAPSHOT_LEVEL || x->nrecs == 0)
+        return;
+    for (size_t i = 0; i < nf; i++) {
+        if (files[i].max_txid != plan[pn - 1].max_txid || files[i].level == LTX_SNAPSHOT_LEVEL)
+            continue;
+        uint8_t hb[LTX_HEADER_SIZE];
+        obj_error oe = {0};
+        ltx_header h;
+        if (objstore_read_range(d->store, d->prefix, &files[i], 0, sizeof hb, hb, &oe) == OBJ_OK &&
+            ltx_header_decode(hb, sizeof hb, &h, NULL) == LTX_OK) {
+            x->recs[x->nrecs - 1].ts_ms = h.timestamp_ms;
+            return;
+        }
+    }
+}
+
 static int cmp_u64_desc(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -390,6 +412,7 @@ static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, 
             size_t bad = 0;
             int br = x ? build_from_plan(d, plan, pn, x, &bad, msg, msglen) : IX_NOMEM;
             if (br == IX_OK) {
+                fix_snapshot_time(d, x, plan, pn, files, nf);
                 free(plan);
                 *out = x;
                 result = PLAN_OK;
