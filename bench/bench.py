@@ -35,10 +35,10 @@ ALL = ["throughput", "lookups", "freshness", "economy", "coldstart", "memory"]
 # Sizes: full run / --quick.
 SIZES = {
     False: dict(db_rows=1_000_000, wrk_seconds=10, lookups=20000, cold_lookups=300,
-                fresh_counts=(100, 100, 100), econ_window=60, econ_readers=(1, 10, 100),
+                fresh_counts=(100, 100, 100, 100), econ_window=60, econ_readers=(1, 10, 100),
                 cold_files=1200, mem_pages=1_000_000, mem_caches=("64M", "256M")),
     True: dict(db_rows=100_000, wrk_seconds=4, lookups=5000, cold_lookups=100,
-               fresh_counts=(20, 30, 30), econ_window=15, econ_readers=(1, 10, 100),
+               fresh_counts=(20, 30, 30, 30), econ_window=15, econ_readers=(1, 10, 100),
                cold_files=1000, mem_pages=200_000, mem_caches=("32M",)),
 }
 
@@ -424,6 +424,8 @@ http {{
             log("lookups: ltxhttp, cold local cache (new connection per lookup), warm server")
             r["vfs_cold"] = self.lookup(remote, "ltxhttp cold, new connection per lookup", env=env, lookups=C,
                                         reopen=True)
+            r["vfs_cold_ra0"] = self.lookup(remote + "&readahead=0", "ltxhttp cold, readahead=0", env=env,
+                                            lookups=C, reopen=True)
             r["vfs_nowarm_1"] = self.lookup(remote, "ltxhttp, one connection, cache filling", env=env,
                                             lookups=min(L, 2000))
             log("lookups: one-shot sqlite3 CLI processes (hyperfine)")
@@ -473,11 +475,11 @@ http {{
                        "--sql", "UPDATE t SET v=?1 WHERE id=1"])
         res = {}
         k = 1
-        for interval_ms, n in zip((1000, 250, 100), counts):
+        for interval_ms, n in zip((1000, 250, 100, 20), counts):
             srv = self.start_server({"fresh.db": replica}, cache="64M", poll=f"{interval_ms}ms")
             try:
                 self.wait_ready(srv, ["fresh.db"])
-                gap = f"{interval_ms // 2}:{interval_ms * 3 // 2}"
+                gap = f"{max(interval_ms // 2, 10)}:{max(interval_ms * 3 // 2, 30)}"
                 log(f"freshness: poll {interval_ms} ms, {n} commits (gap {gap} ms)")
                 j = self.run_json([self.bin("freshness"), "--uri", f"file:fresh.db?vfs=ltxhttp&server={srv.url}",
                                    "--prepared", prep, "--replica", replica, "--from", str(k), "--count", str(n),
@@ -786,7 +788,8 @@ http {{
                              f"{fmt(pages / n if pages is not None else None, nd=2)} |")
                 for key, base in (("local_1", "local_1"), ("vfs_warm_1", "local_1"), ("local_100", "local_100"),
                                   ("vfs_warm_100", "local_100"), ("local_cold", "local_cold"),
-                                  ("vfs_cold", "local_cold"), ("vfs_nowarm_1", "local_1")):
+                                  ("vfs_cold", "local_cold"), ("vfs_cold_ra0", "local_cold"),
+                                  ("vfs_nowarm_1", "local_1")):
                     row(key, base)
                 cli = lk.get("cli")
                 if cli and "error" not in cli:
@@ -810,7 +813,7 @@ http {{
             else:
                 L.append("| poll interval | commits | seen | p50 | p90 | p99 | max | p50 / interval |")
                 L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
-                for k in ("1000", "250", "100"):
+                for k in ("1000", "250", "100", "20"):
                     x = fr.get(k)
                     if x is None:
                         continue
