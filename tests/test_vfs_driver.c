@@ -2,6 +2,7 @@
  * running ltxpaged, for leak/sanitizer runs and result checks.
  *
  * usage: test_vfs_driver SERVER DB ROUNDS THREADS TXID=STATE.db [TXID=STATE.db ...]
+ *        test_vfs_driver live SERVER DB TIMEOUT_S 1 TXID=STATE.db ...
  *
  * Each round, each thread opens its own connection through vfs=ltxhttp and,
  * for every TXID=STATE pair (from manifest.json, passed by
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
   const char *txid;
@@ -205,7 +207,107 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* Local state dump for pair i. */
+static int state_dump(int i, sbuf *out) {
+  sqlite3 *local = NULL;
+  char *err = NULL;
+  char *uri = sqlite3_mprintf("file:%s?mode=ro&immutable=1", g_pairs[i].state);
+  int rc = sqlite3_open_v2(uri, &local, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+  sqlite3_free(uri);
+  if (rc == SQLITE_OK) rc = dump(local, out, &err);
+  free(err);
+  sqlite3_close(local);
+  return rc;
+}
+
+static int find_pair(const char *txid) {
+  for (int i = 0; txid && i < g_npairs; i++)
+    if (strcmp(g_pairs[i].txid, txid) == 0) return i;
+  return -1;
+}
+
+static int same_as_state(sqlite3 *db, int i) {
+  sbuf a = {0}, b = {0};
+  char *err = NULL;
+  int ok = dump(db, &a, &err) == 0 && state_dump(i, &b) == 0 && a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
+  if (err) fprintf(stderr, "dump: %s\n", err);
+  free(err);
+  free(a.p);
+  free(b.p);
+  return ok;
+}
+
+/* live SERVER DB TIMEOUT_S pairs...: the test adds TXIDs while we watch. A
+ * reader must see each TXID it observes with exactly that state's contents;
+ * a transaction opened at the start keeps its snapshot throughout. */
+static int live_main(int timeout_s) {
+  sqlite3 *rd = NULL, *lt = NULL;
+  char *uri = sqlite3_mprintf("file:%s?vfs=ltxhttp&server=%s", g_db, g_server);
+  int rc = sqlite3_open_v2(uri, &rd, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_open_v2(uri, &lt, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+  sqlite3_free(uri);
+  check(rc == SQLITE_OK, "live open: %s%s", sqlite3_errstr(rc), "");
+  char *err = NULL;
+  check(sqlite3_exec(lt, "BEGIN", NULL, NULL, NULL) == SQLITE_OK, "BEGIN%s%s", "", "");
+  char *snap_txid = one(lt, "PRAGMA ltxhttp_txid", &err);
+  free(err);
+  err = NULL;
+  sbuf snap = {0};
+  int drc = dump(lt, &snap, &err);
+  check(drc == 0, "long txn dump: %s%s", err, "");
+  free(err);
+  int si = find_pair(snap_txid);
+  check(si >= 0 && same_as_state(lt, si), "long txn start TXID %s is a known state with its contents%s", snap_txid, "");
+  int seen = 0, last = -1;
+  time_t end = time(NULL) + timeout_s;
+  while (time(NULL) < end && last != g_npairs - 1) {
+    char *t = one(rd, "SELECT count(*) FROM sqlite_schema", &err);
+    free(t);
+    free(err);
+    t = one(rd, "PRAGMA ltxhttp_txid", &err);
+    free(err);
+    int i = find_pair(t);
+    if (i != last) {
+      check(i > last, "TXID went from index %s to %s", last >= 0 ? g_pairs[last].txid : "-", t);
+      check(i >= 0 && same_as_state(rd, i), "live contents at %s equal %s", t, i >= 0 ? g_pairs[i].state : "?");
+      char *lt_t = one(lt, "PRAGMA ltxhttp_txid", &err);
+      free(err);
+      check(lt_t && snap_txid && strcmp(lt_t, snap_txid) == 0, "long txn TXID %s, want %s", lt_t, snap_txid);
+      free(lt_t);
+      sbuf now = {0};
+      int d = dump(lt, &now, &err);
+      free(err);
+      check(d == 0 && now.n == snap.n && memcmp(now.p, snap.p, snap.n) == 0, "long txn keeps its answer at %s%s", t, "");
+      free(now.p);
+      last = i;
+      seen++;
+    }
+    free(t);
+    struct timespec ts = {0, 5000000};
+    nanosleep(&ts, NULL);
+  }
+  check(last == g_npairs - 1, "reader reached the last TXID %s (last seen index %s)", g_pairs[g_npairs - 1].txid,
+        last >= 0 ? g_pairs[last].txid : "-");
+  check(sqlite3_exec(lt, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "COMMIT%s%s", "", "");
+  char *after = one(lt, "PRAGMA ltxhttp_txid", &err);
+  free(err);
+  check(after && strcmp(after, g_pairs[g_npairs - 1].txid) == 0, "after COMMIT TXID %s, want %s", after,
+        g_pairs[g_npairs - 1].txid);
+  free(after);
+  printf("live: saw %d TXIDs\n", seen);
+  free(snap.p);
+  free(snap_txid);
+  sqlite3_close(rd);
+  sqlite3_close(lt);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  int live = argc > 1 && strcmp(argv[1], "live") == 0;
+  if (live) {
+    argv++;
+    argc--;
+  }
   if (argc < 6) {
     fprintf(stderr, "usage: %s SERVER DB ROUNDS THREADS TXID=STATE.db...\n", argv[0]);
     return 2;
@@ -247,6 +349,12 @@ int main(int argc, char **argv) {
   check(rc == SQLITE_CANTOPEN, "open unknown db answered %s (%s)", sqlite3_errstr(rc), db ? sqlite3_errmsg(db) : "");
   sqlite3_close(db);
 
+  if (live) {
+    live_main(g_rounds);
+    free(g_pairs);
+    printf("test_vfs_driver: %ld checks, %ld failures\n", g_checks, g_failures);
+    return g_failures || g_checks == 0 ? 1 : 0;
+  }
   pthread_t th[16];
   for (long i = 0; i < threads; i++) pthread_create(&th[i], NULL, worker, (void *)i);
   for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);

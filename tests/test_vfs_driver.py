@@ -8,8 +8,10 @@ integrity_check and full table contents at every TXID, refused writes, a bad
 TXID error, back-to-latest, and CANTOPEN for an unknown database.
 """
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_vfs_common as V  # noqa: E402
@@ -35,6 +37,31 @@ try:
         ck.eq(r.returncode, 0, f"driver on {n}")
         ck.ok(" 0 failures" in r.stdout, f"driver on {n} reported no failures")
         ck.ok("LeakSanitizer" not in r.stderr and "runtime error" not in r.stderr, f"driver on {n}: sanitizers clean")
+    # Live: L0 files of main-4096 arrive one by one while the driver reads
+    # (exercises the /changes watcher and cache invalidation under ASan too).
+    ch = V.chain("main-4096")
+    work = V.tmpdir("drvlive")
+    rep = V.build_replica(ch, os.path.join(work, "live"), l0_only=True, upto_l0=2)
+    live = V.Server(dbs={"live.db": rep}, extra=["--poll-interval", "100ms"])
+    try:
+        live.wait_db("live.db", 2)
+        states = ch["states"][1:]
+        pairs = [f"{s['txid']}={harness.vec(os.path.join('states', s['source']))}" for s in states]
+        p = subprocess.Popen([driver, "live", live.url, "live.db", "30", "1"] + pairs, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(0.5)
+        for s in states[1:]:
+            f = [f for f in ch["files"] if f["level"] == 0 and V.file_max_txid(f) == V.txid_int(s["txid"])][0]
+            V.add_file(ch, f, rep)
+            time.sleep(0.4)
+        out, errs = p.communicate(timeout=120)
+        print(f"--- live: exit {p.returncode}\n{out[-1500:]}{errs[-4000:]}", flush=True)
+        ck.eq(p.returncode, 0, "live driver")
+        ck.ok(" 0 failures" in out, "live driver reported no failures")
+        ck.ok("LeakSanitizer" not in errs and "runtime error" not in errs, "live driver: sanitizers clean")
+    finally:
+        live.stop()
+        shutil.rmtree(work, ignore_errors=True)
 finally:
     rc = srv.stop()
     if rc not in (0, None, -15):
