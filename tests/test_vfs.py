@@ -14,6 +14,7 @@ Checks:
  5. open errors: unknown database and unreachable server fail fast with
     "unable to open database file" and a clear ltxhttp message on stderr.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -176,6 +177,49 @@ except Exception as e:
         ck.ok(False, "bad server URL accepted")
     except Exception as e:
         ck.ok("unable to open" in str(e), f"bad server URL: {e}")
+    # ---- settings from the environment (CLI): LTXHTTP_SERVER
+    env = dict(os.environ, LTXHTTP_SERVER=srv.url, LTXHTTP_CACHE_SIZE="1M", LTXHTTP_READAHEAD="8")
+    r = subprocess.run([sqlite3_cli, "-batch"], capture_output=True, text=True, timeout=60, env=env,
+                       input=f".load {V.ext_path()[:-3]}\n.open 'file:main-4096.db?vfs=ltxhttp'\n"
+                             "PRAGMA ltxhttp_txid;\nPRAGMA ltxhttp_stats;\n")
+    lines = r.stdout.split("\n")
+    ck.ok(lines[0] == ch["states"][-1]["txid"], f"LTXHTTP_SERVER from env: {r.stdout!r} {r.stderr!r}")
+    try:
+        cmax = json.loads(lines[1])["cache_max_pages"]
+    except Exception as e:
+        cmax = f"unparsable: {e}"
+    ck.eq(cmax, (1 << 20) // ch["page_size"], "LTXHTTP_CACHE_SIZE=1M bounds the cache")
+    env["LTXHTTP_CACHE_SIZE"] = "lots"
+    r = subprocess.run([sqlite3_cli, "-batch"], capture_output=True, text=True, timeout=60, env=env,
+                       input=f".load {V.ext_path()[:-3]}\n.open 'file:main-4096.db?vfs=ltxhttp'\nPRAGMA ltxhttp_txid;\n")
+    ck.ok("bad cache_size 'lots'" in r.stderr, f"bad LTXHTTP_CACHE_SIZE is reported: {r.stderr.strip()!r}")
+    srv.stop()
+
+    # ---- bearer token
+    srv = V.Server(dbs={"main-4096.db": harness.vec(ch["root"])}, extra=["--read-token", "s3cret"])
+    servers.append(srv)
+    try:
+        V.connect(srv.url, "main-4096.db", log=0).execute("select 1")
+        ck.ok(False, "open without token accepted")
+    except Exception as e:
+        ck.ok("authorization denied" in str(e), f"open without token: {e}")
+    try:
+        V.connect(srv.url, "main-4096.db", token="wrong", log=0).execute("select 1")
+        ck.ok(False, "open with a wrong token accepted")
+    except Exception as e:
+        ck.ok("authorization denied" in str(e), f"open with a wrong token: {e}")
+    c = V.connect(srv.url, "main-4096.db", token="s3cret")
+    ck.ok(V.dump(c) == V.state_dump(ch["states"][-1]["source"]), "token= reads")
+    ck.eq(c.execute(f"PRAGMA ltxhttp_txid='{ch['states'][0]['txid']}'").fetchone()[0], ch["states"][0]["txid"],
+          "time travel with token")
+    ck.ok(V.dump(c) == V.state_dump(ch["states"][0]["source"]), "token= time travel contents")
+    c.close()
+    r = subprocess.run([sys.executable, "-c", f"""
+import sqlite3
+c = sqlite3.connect(":memory:"); c.enable_load_extension(True); c.load_extension({V.ext_path()[:-3]!r}); c.close()
+print(sqlite3.connect("file:main-4096.db?vfs=ltxhttp&server={srv.url}", uri=True).execute("pragma ltxhttp_txid").fetchone()[0])
+"""], capture_output=True, text=True, timeout=60, env=dict(os.environ, LTXHTTP_TOKEN="s3cret"))
+    ck.eq(r.stdout.strip(), ch["states"][-1]["txid"], f"LTXHTTP_TOKEN from env ({r.stderr.strip()})")
     srv.stop()
 
     # ---- 2. servers started on replicas truncated at each T
