@@ -11,6 +11,9 @@ Checks:
     the newest state;
  3. the shared cache and watcher: a second connection sees the same TXID,
     stats count hits, the watcher counted updates;
+ 5. a pinned TXID that the (restarted) server can no longer restore fails
+    with SQLITE_IOERR / LTXHTTP_IOERR_TXID_GONE and a clear message, and
+    'latest' works again afterwards;
  4. server stopped: a read needing the server fails with a clear error
     (SQLITE_IOERR, message in PRAGMA ltxhttp_error) and a new open fails
     fast; after a restart on the same port, reads resume on both the old and
@@ -135,6 +138,33 @@ try:
     ck.ok(V.dump(reader) == V.state_dump(states[-1]["source"]), "reader after restart")
     for x in (idle, reader, longtx):
         x.close()
+    srv.stop()
+
+    # ---- 5: the pinned TXID is no longer restorable (manifest: a TXID the
+    # pruned replica cannot restore): clear error, no mix of versions.
+    gone = [p for p in harness.manifest()["restore_plans"]
+            if p.get("replica") == "pruned" and p["target"].startswith("txid=") and p.get("error")][0]
+    gone_txid = "%016x" % int(gone["target"][5:])
+    srv = V.Server(dbs={"gone.db": harness.vec(ch["root"])})
+    srv.wait_db("gone.db")
+    c = V.connect(srv.url, "gone.db", readahead=0, retry_ms=300)
+    ck.eq(c.execute(f"PRAGMA ltxhttp_txid='{gone_txid}'").fetchone()[0], gone_txid, "pinned a TXID the full replica has")
+    srv.stop()
+    srv = V.Server(dbs={"gone.db": harness.vec(gone["replica_root"])}, port=srv.port)
+    srv.wait_db("gone.db")
+    try:
+        c.execute("SELECT count(*) FROM posts").fetchall()
+        ck.ok(False, f"read at TXID {gone_txid} after it became unrestorable succeeded")
+    except Exception as e:
+        code = getattr(e, "sqlite_errorcode", None)
+        ck.ok("disk I/O error" in str(e), f"read at a gone TXID: {e}")
+        if code is not None:
+            ck.eq(code, 10 | (200 << 8), "extended code LTXHTTP_IOERR_TXID_GONE")
+    msg = c.execute("PRAGMA ltxhttp_error").fetchone()[0]
+    ck.ok("no longer served" in msg and gone_txid in msg, f"ltxhttp_error for a gone TXID: {msg!r}")
+    ck.eq(c.execute("PRAGMA ltxhttp_txid='latest'").fetchone()[0], states[-1]["txid"], "back to latest after gone")
+    ck.ok(V.dump(c) == V.state_dump(states[-1]["source"]), "latest contents after gone")
+    c.close()
 finally:
     if srv:
         srv.stop()
