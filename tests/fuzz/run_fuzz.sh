@@ -45,7 +45,8 @@ if [ -d "$vec" ]; then
     done
 fi
 echo "fuzz_decode: $n seed files, ${secs}s"
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export ASAN_OPTIONS
 jobs=${FUZZ_JOBS:-1}
 if [ "$jobs" -gt 1 ]; then
     set -- -jobs="$jobs" -workers="$jobs"
