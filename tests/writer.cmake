@@ -22,3 +22,6 @@ set_tests_properties(writer_states PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" 
 
 add_test(NAME writer_demo COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_demo.py)
 set_tests_properties(writer_demo PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 150)
+
+add_test(NAME writer_deploy COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_deploy.py)
+set_tests_properties(writer_deploy PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 180)
