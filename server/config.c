@@ -372,6 +372,14 @@ int config_load(srv_config *c, int argc, char **argv, FILE *err)
         memcpy(name, a + 2, nl);
         name[nl] = 0;
         const char *v = eq ? eq + 1 : NULL;
+        int known = 0;
+        for (int k = 0; env_flags[k]; k++)
+            if (!strcmp(env_flags[k], name))
+                known = 1;
+        if (!known) {
+            fprintf(err, "ltxpaged: unknown flag --%s (see --help)\n", name);
+            return -1;
+        }
         if (!v && takes_value(name)) {
             if (i + 1 >= argc) {
                 fprintf(err, "ltxpaged: --%s needs a value\n", name);

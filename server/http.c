@@ -1120,6 +1120,16 @@ static enum MHD_Result dispatch(http *h, req *r, struct MHD_Connection *c, const
             return send_error(h, r, c, 401, LTXW_E_UNAUTHORIZED, "the admin bearer token is required");
         return route_metrics(h, r, c);
     }
+    {
+        /* a reserved name used as a database name */
+        static const char *rsv[] = LTXW_RESERVED_NAMES;
+        for (int i = 0; rsv[i]; i++)
+            if (strcmp(seg[0], rsv[i]) == 0 && nseg >= 2 &&
+                (!strcmp(seg[1], "pages") || !strcmp(seg[1], "file") || !strcmp(seg[1], "changes"))) {
+                r->route = R_OTHER;
+                return send_error(h, r, c, 400, LTXW_E_BAD_NAME, "\"%s\" is reserved, not a database name", rsv[i]);
+            }
+    }
     if (strcmp(seg[0], "admin") == 0) {
         r->route = R_ADMIN;
         if (h->has_admin && !authorized(c, h->admin_hash))
