@@ -478,7 +478,7 @@ static void lh_apply_changes(lh_shared *sh, uint64_t since, json_t *j) {
   }
   sh->known = txid;
   sh->commit = commit;
-  if (ps && (sh->page_size == 0 || sh->npages == 0)) sh->page_size = ps;
+  (void)ps; /* the page size is fixed when the shared state is created */
   sh->updates++;
   pthread_cond_broadcast(&sh->cv);
 }

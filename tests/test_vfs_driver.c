@@ -8,7 +8,8 @@
  * for every TXID=STATE pair (from manifest.json, passed by
  * tests/test_vfs_driver.py), time-travels with PRAGMA ltxhttp_txid, runs
  * PRAGMA integrity_check and compares every table's full contents with the
- * state database opened locally. It also checks that writes are refused, that
+ * state database opened locally (with a 256 KiB shared cache, so pages are
+ * evicted and refetched all the time). It also checks that writes are refused, that
  * a bad TXID gives an error, and that the latest TXID equals the last pair's.
  * Exit status 0 only if every check passed; each failure is printed.
  */
@@ -165,7 +166,7 @@ static void *worker(void *arg) {
   long id = (long)arg;
   for (int r = 0; r < g_rounds; r++) {
     sqlite3 *db = NULL;
-    char *uri = sqlite3_mprintf("file:%s?vfs=ltxhttp&server=%s&readahead=%d", g_db, g_server, (int)((id + r) % 3) * 16);
+    char *uri = sqlite3_mprintf("file:%s?vfs=ltxhttp&server=%s&cache_size=256K&readahead=%d", g_db, g_server, (int)((id + r) % 3) * 16);
     int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
     sqlite3_free(uri);
     check(rc == SQLITE_OK, "open %s: %s", g_db, db ? sqlite3_errmsg(db) : "?");
