@@ -58,6 +58,11 @@ def restore_chains(tmp):
                 C.eq(harness.sha256_file(out), st["sha256"], f"{ch['name']} txid {st['txid']} sha256")
                 C.eq(os.path.getsize(out), st["size"], f"{ch['name']} txid {st['txid']} size")
             os.unlink(out) if os.path.exists(out) else None
+            # the same, streaming every file by ranged reads
+            rc, so, se = run("restore", rep, out, "--txid", st["txid"], "--buffer-limit", "0")
+            if C.eq(rc, 0, f"{ch['name']} streamed restore --txid {st['txid']} exit ({se.strip()})"):
+                C.eq(harness.sha256_file(out), st["sha256"], f"{ch['name']} streamed txid {st['txid']} sha256")
+            os.unlink(out) if os.path.exists(out) else None
             # by time: just after the state's own timestamp -> that state
             out = os.path.join(tmp, "time-%s-%s.db" % (ch["name"], st["txid"]))
             rc, so, se = run("restore", rep, out, "--time", rfc3339(st["timestamp_ms"] + 1))
@@ -148,6 +153,9 @@ def verify_vectors(tmp):
         rc, so, se = run("verify", rep)
         C.eq(rc, 0, f"verify {root} ({so.strip()} {se.strip()})")
         C.ok("warning" not in so, f"verify {root}: no warnings with header mtimes ({so.strip()})")
+        rc, so, se = run("verify", rep, "--buffer-limit=0", "-v")
+        C.eq(rc, 0, f"verify --buffer-limit=0 {root} ({so.strip()})")
+        C.ok("streamed" in so, f"verify --buffer-limit=0 streams ({root})")
         rc, so, se = run("verify", rep, "--json")
         if C.eq(rc, 0, f"verify --json {root}"):
             j = json.loads(so)
@@ -187,6 +195,10 @@ def corrupt_cases(tmp):
     C.ok(any(target in ln and ln.startswith("error:") for ln in so.splitlines()),
          f"flipped byte: error names the file ({so.strip()})")
     C.ok("FAILED" in so and "FAILED" in se, "flipped byte: FAILED summary")
+    rc, so, se = run("verify", rep, "--buffer-limit=0")
+    C.eq(rc, 1, "streamed verify flipped byte: exit 1")
+    C.ok(any(target in ln and ln.startswith("error:") for ln in so.splitlines()),
+         f"streamed: flipped byte names the file ({so.strip()})")
     rc, so, se = run("verify", p)
     C.eq(rc, 1, "verify single flipped file: exit 1")
     rc, so, se = run("verify", rep, "--json")
@@ -215,6 +227,9 @@ def corrupt_cases(tmp):
     rc, so, se = run("restore", rep, out, "--txid", "5")
     C.eq(rc, 1, "restore through a damaged file fails")
     C.ok(target in se and "damaged" in se, f"restore names the damaged file ({se.strip()})")
+    rc, so, se = run("restore", rep, out, "--txid", "5", "--buffer-limit", "0")
+    C.eq(rc, 1, "streamed restore through a damaged file fails")
+    C.ok(target in se and "damaged" in se, f"streamed restore names the damaged file ({se.strip()})")
     C.ok(not os.path.exists(out), "failed restore leaves no output")
     C.eq(leftovers(tmp), [], "failed restore leaves no temporary file")
     shutil.rmtree(rep)
@@ -226,10 +241,11 @@ def corrupt_cases(tmp):
     b = open(p, "rb").read()
     open(p, "wb").write(b[: len(b) - 20])
     harness.set_mtime_from_header(p)
-    rc, so, se = run("verify", rep)
-    C.eq(rc, 1, "verify truncated file: exit 1")
-    C.ok(any(target in ln and ln.startswith("error:") for ln in so.splitlines()),
-         f"truncated: error names the file ({so.strip()})")
+    for extra in ([], ["--buffer-limit=0"]):
+        rc, so, se = run("verify", rep, *extra)
+        C.eq(rc, 1, f"verify truncated file {extra}: exit 1")
+        C.ok(any(target in ln and ln.startswith("error:") for ln in so.splitlines()),
+             f"truncated {extra}: error names the file ({so.strip()})")
     shutil.rmtree(rep)
 
     # c) missing L0 file: a gap in level 0 (L1/L2 still bridge it for restore)

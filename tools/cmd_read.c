@@ -124,6 +124,22 @@ static json_t *header_json(const ltx_header *h) {
                      "wal_size", (json_int_t)h->wal_size);
 }
 
+/* "65536", "64K", "64M", "1G" -> bytes. */
+static int parse_bytes(const char *s, size_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-') return -1;
+    unsigned long long mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+    if (*end) return -1;
+    if (v > SIZE_MAX / mul) return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
 static int usage_err(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -477,7 +493,7 @@ static int cmp_level_min(const void *pa, const void *pb) {
 }
 
 static int verify_replica_db(vstate *v, objstore *s, const char *db, const char *label,
-                             ltx_fileinfo *files, size_t n, json_t *targets, size_t max_file) {
+                             ltx_fileinfo *files, size_t n, json_t *targets, size_t buffer_limit) {
     json_t *t = json_object();
     v->cur_errors = json_array();
     v->cur_warnings = json_array();
@@ -501,24 +517,42 @@ static int verify_replica_db(vstate *v, objstore *s, const char *db, const char 
         json_t *fj = json_pack("{s:s, s:i, s:o, s:o, s:I}", "path", disp, "level", f->level,
                                "min_txid", jhex(f->min_txid), "max_txid", jhex(f->max_txid), "size",
                                (json_int_t)f->size);
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        obj_error oe;
-        if (objstore_read_file(s, db, f, max_file, &buf, &len, &oe) != OBJ_OK) {
-            vproblem(v, 1, "%s: cannot read: %s", disp, oe.msg);
+        restore_file_stats st;
+        char err[1024];
+        int lrc = restore_load_file(s, db, f, -1, buffer_limit, NULL, &st, err, sizeof err);
+        bytes += st.bytes;
+        if (lrc != 0) {
+            vproblem(v, 1, "%s", err);
             json_object_set_new(fj, "ok", json_false());
-            json_object_set_new(fj, "error", json_string(oe.msg));
+            json_object_set_new(fj, "error", json_string(err));
+            if (st.code != LTX_OK) json_object_set_new(fj, "error_code", json_string(st.code == LTX_ERR_NAME ? "name_mismatch" : ltx_err_code(st.code)));
         } else {
-            bytes += len;
-            ltx_header h;
-            if (verify_bytes(v, disp, buf, len, 1, f->min_txid, f->max_txid, f->level, &h, fj) == 0) {
-                if (!page_size) page_size = h.page_size;
-                else if (h.page_size != page_size)
-                    vproblem(v, 1, "%s: page size %" PRIu32 " differs from %" PRIu32 " of other files", disp,
-                             h.page_size, page_size);
-                if (!objstore_is_s3(s) && h.timestamp_ms != f->created_ms) mtime_off++;
+            const ltx_header *h = &st.header;
+            int bad = 0;
+            if (f->level == LTX_SNAPSHOT_LEVEL && h->min_txid != 1) {
+                vproblem(v, 1, "%s: bad_snapshot: level 9 file does not start at TXID 1", disp);
+                bad = 1;
             }
-            free(buf);
+            if (f->level == 0 && h->min_txid != h->max_txid)
+                vproblem(v, 0, "%s: level 0 file covers more than one TXID", disp);
+            if (!page_size) page_size = h->page_size;
+            else if (h->page_size != page_size) {
+                vproblem(v, 1, "%s: page size %" PRIu32 " differs from %" PRIu32 " of other files", disp,
+                         h->page_size, page_size);
+                bad = 1;
+            }
+            if (!objstore_is_s3(s) && h->timestamp_ms != f->created_ms) mtime_off++;
+            json_object_set_new(fj, "ok", json_boolean(!bad));
+            json_object_set_new(fj, "pages", json_integer((json_int_t)st.pages));
+            json_object_set_new(fj, "page_size", json_integer(h->page_size));
+            json_object_set_new(fj, "commit", json_integer(h->commit));
+            json_object_set_new(fj, "frame_layout", json_string(layout_name(st.frame_layout)));
+            json_object_set_new(fj, "timestamp_ms", json_integer((json_int_t)h->timestamp_ms));
+            json_object_set_new(fj, "streamed", json_boolean(st.streamed));
+            if (v->verbose && !v->as_json)
+                printf("ok: %s: %zu pages, page size %" PRIu32 ", commit %" PRIu32 ", %s layout%s\n", disp,
+                       st.pages, h->page_size, h->commit, layout_name(st.frame_layout),
+                       st.streamed ? ", streamed" : "");
         }
         json_array_append_new(jfiles, fj);
     }
@@ -593,7 +627,7 @@ static int verify_replica_db(vstate *v, objstore *s, const char *db, const char 
     return ok ? 0 : -1;
 }
 
-static int verify_store(vstate *v, const char *url, json_t *targets, size_t max_file) {
+static int verify_store(vstate *v, const char *url, json_t *targets, size_t buffer_limit) {
     obj_error oe;
     objstore *s = objstore_open(url, NULL, &oe);
     if (!s) {
@@ -619,7 +653,7 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t max_
         return -1;
     }
     if (n > 0) {
-        rc = verify_replica_db(v, s, "", url, files, n, targets, max_file);
+        rc = verify_replica_db(v, s, "", url, files, n, targets, buffer_limit);
         free(files);
         objstore_close(s);
         return rc;
@@ -644,7 +678,7 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t max_
                 rc = -1;
                 continue;
             }
-            if (verify_replica_db(v, s, names[i], label, files, n, targets, max_file) != 0) rc = -1;
+            if (verify_replica_db(v, s, names[i], label, files, n, targets, buffer_limit) != 0) rc = -1;
             free(files);
         }
         objstore_free_names(names, nn);
@@ -665,13 +699,18 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t max_
 
 int cmd_verify(int argc, char **argv) {
     vstate v = {0};
-    size_t max_file = RESTORE_DEFAULT_MAX_FILE;
+    size_t buffer_limit = 0;
     int npaths = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) v.as_json = 1;
         else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) v.verbose = 1;
+        else if (!strncmp(argv[i], "--buffer-limit=", 15)) {
+            if (parse_bytes(argv[i] + 15, &buffer_limit) != 0)
+                return usage_err("verify", "--buffer-limit needs a byte count (e.g. 64M)");
+            if (buffer_limit == 0) buffer_limit = 1;
+        }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: ltxctl verify PATH... [--json] [-v]\n"
+            printf("usage: ltxctl verify PATH... [--json] [-v] [--buffer-limit=BYTES]\n"
                    "PATH: an LTX file, a replica folder (holding ltx/), file:///path or s3://bucket/prefix\n");
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) return usage_err("verify", "unknown option %s", argv[i]);
@@ -696,7 +735,7 @@ int cmd_verify(int argc, char **argv) {
             v.cur_errors = NULL;
             rc = 1;
         } else {
-            if (verify_store(&v, p, targets, max_file) != 0) rc = 1;
+            if (verify_store(&v, p, targets, buffer_limit) != 0) rc = 1;
         }
     }
     if (v.as_json) {
@@ -744,7 +783,7 @@ int cmd_restore(int argc, char **argv) {
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: ltxctl restore REPLICA OUT.db [--txid T | --time RFC3339] [--force]\n"
                    "       [--db NAME] [--dry-run] [--time-source auto|listing|header]\n"
-                   "       [--max-file-size BYTES] [--quiet] [--json]\n");
+                   "       [--buffer-limit BYTES] [--quiet] [--json]\n");
             return 0;
         } else if (OPTVAL("--txid")) {
             if (!val) return usage_err("restore", "--txid needs a value");
@@ -761,12 +800,10 @@ int cmd_restore(int argc, char **argv) {
             else if (!strcmp(val, "listing") || !strcmp(val, "mtime")) o.time_source = RESTORE_TIME_LISTING;
             else if (!strcmp(val, "header")) o.time_source = RESTORE_TIME_HEADER;
             else return usage_err("restore", "--time-source must be auto, listing or header (got '%s')", val);
-        } else if (OPTVAL("--max-file-size")) {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long v = val ? strtoull(val, &end, 10) : 0;
-            if (!val || errno || !end || *end || v < 1024) return usage_err("restore", "--max-file-size needs a byte count >= 1024");
-            o.max_file_bytes = (size_t)v;
+        } else if (OPTVAL("--buffer-limit")) {
+            if (!val || parse_bytes(val, &o.buffer_limit) != 0)
+                return usage_err("restore", "--buffer-limit needs a byte count (e.g. 64M, 0 streams every file)");
+            if (o.buffer_limit == 0) o.buffer_limit = 1; /* 0 means "stream everything" here */
         } else if (a[0] == '-' && a[1]) {
             return usage_err("restore", "unknown option %s", a);
         } else if (!replica) replica = a;

@@ -105,10 +105,10 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
     return 0;
 }
 
-/* ---- apply ---------------------------------------------------------------- */
+/* ---- loading one file ------------------------------------------------------- */
 
 typedef struct {
-    int fd;
+    int fd;                   /* < 0: verify only */
     uint32_t page_size;
     uint64_t pages;
     int err;                  /* errno of a failed write */
@@ -137,7 +137,8 @@ static int apply_page(void *vctx, uint32_t pgno, const uint8_t *page) {
         c->cancelled = 1;
         return 1;
     }
-    if (write_full(c->fd, page, c->page_size, (off_t)(pgno - 1) * (off_t)c->page_size) != 0) {
+    if (c->fd >= 0 &&
+        write_full(c->fd, page, c->page_size, (off_t)(pgno - 1) * (off_t)c->page_size) != 0) {
         c->err = errno;
         c->err_pgno = pgno;
         return 1;
@@ -145,6 +146,226 @@ static int apply_page(void *vctx, uint32_t pgno, const uint8_t *page) {
     c->pages++;
     return 0;
 }
+
+static uint64_t be64p(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Report the outcome of a page callback / codec error. */
+static int load_fail(const apply_ctx *c, ltx_err rc, const ltx_error *le, const char *disp,
+                     restore_file_stats *st, char *err, size_t errlen) {
+    if (c->cancelled) {
+        seterr(err, errlen, "interrupted");
+        return -1;
+    }
+    if (c->err) {
+        seterr(err, errlen, "writing page %u from %s: %s", c->err_pgno, disp, strerror(c->err));
+        return -1;
+    }
+    st->code = rc;
+    seterr(err, errlen, "%s is damaged (%s): %s", disp, ltx_err_code(rc),
+           le->msg[0] ? le->msg : ltx_strerror(rc));
+    return -1;
+}
+
+#define DAMAGED(ecode, ...)                                                                 \
+    do {                                                                                    \
+        le.code = (ecode);                                                                  \
+        snprintf(le.msg, sizeof le.msg, __VA_ARGS__);                                       \
+        rc = (ecode);                                                                       \
+        goto damaged;                                                                       \
+    } while (0)
+
+/* Stream a file by ranges: header, tail (index + trailer), then frames in
+ * chunks. Feeds the CRC exactly as the whole-file decoder does: header,
+ * per frame the page header (+ size prefix) and the decoded page, the
+ * terminator, the index with its u64 length, the post-apply checksum. */
+static int load_streamed(objstore *s, const char *db, const ltx_fileinfo *f, apply_ctx *c,
+                         const char *disp, restore_file_stats *st, char *err, size_t errlen) {
+    obj_error oe;
+    ltx_error le;
+    memset(&le, 0, sizeof le);
+    ltx_err rc = LTX_OK;
+    uint8_t hb[LTX_HEADER_SIZE];
+    uint8_t *tail = NULL, *region_buf = NULL, *chunk = NULL, *page = NULL;
+    ltx_index_entry *ents = NULL;
+    size_t n = 0;
+    int ret = -1;
+    const uint64_t size = f->size;
+
+    if (size < LTX_HEADER_SIZE) DAMAGED(LTX_ERR_TRUNCATED, "file of %llu bytes has no complete header", (unsigned long long)size);
+    if (objstore_read_range(s, db, f, 0, sizeof hb, hb, &oe) != OBJ_OK) goto io;
+    st->bytes += sizeof hb;
+    ltx_header h;
+    if ((rc = ltx_header_decode(hb, sizeof hb, &h, &le)) != LTX_OK) goto damaged;
+    st->header = h;
+    const uint32_t ps = h.page_size;
+    c->page_size = ps;
+
+    /* tail: index, its length, trailer */
+    size_t tl = size < 65536 ? (size_t)size : 65536, got = 0;
+    if (!(tail = malloc(tl))) goto nomem;
+    if (objstore_read_tail(s, db, f, tl, tail, &got, &oe) != OBJ_OK) goto io;
+    st->bytes += got;
+    uint64_t idx_off = 0, idx_len = 0;
+    if ((rc = ltx_index_locate(tail, got, size, &idx_off, &idx_len, &le)) != LTX_OK) goto damaged;
+    const uint64_t region_len = size - idx_off; /* varints + u64 + trailer */
+    const uint8_t *region;
+    if (region_len <= got) {
+        region = tail + (got - region_len);
+    } else {
+        if (region_len > ((uint64_t)256 << 20)) DAMAGED(LTX_ERR_INDEX, "page index of %llu bytes is implausibly large", (unsigned long long)idx_len);
+        if (!(region_buf = malloc((size_t)region_len))) goto nomem;
+        if (objstore_read_range(s, db, f, idx_off, (size_t)region_len, region_buf, &oe) != OBJ_OK) goto io;
+        st->bytes += region_len;
+        region = region_buf;
+    }
+    if ((rc = ltx_index_decode(region, (size_t)idx_len, idx_off, ps, h.commit, &ents, &n, &le)) != LTX_OK) goto damaged;
+
+    if (h.commit == 0 && n > 0) DAMAGED(LTX_ERR_PAGE_BEYOND_COMMIT, "page %u is beyond commit 0", ents[0].pgno);
+    /* a snapshot holds every page 1..commit but the lock page */
+    const uint32_t lock = ltx_lock_pgno(ps);
+    if (ltx_header_is_snapshot(&h)) {
+        uint32_t want = 0;
+        for (size_t i = 0; i <= n; i++) {
+            want = want + 1 == lock ? want + 2 : want + 1;
+            if (i == n) {
+                if (want <= h.commit) DAMAGED(LTX_ERR_SNAPSHOT_INCOMPLETE, "snapshot ends at page %u but commit is %u", want - 1, h.commit);
+                break;
+            }
+            if (ents[i].pgno != want) DAMAGED(LTX_ERR_SNAPSHOT_INCOMPLETE, "snapshot misses page %u", want);
+        }
+    }
+
+    const size_t maxf = LTX_MAX_FRAME_SIZE(ps);
+    const size_t chunk_cap = RESTORE_STREAM_CHUNK + maxf + LTX_PAGE_HEADER_SIZE;
+    if (!(chunk = malloc(chunk_cap)) || !(page = malloc(ps))) goto nomem;
+    uint64_t crc = ltx_crc64(0, hb, sizeof hb), dbck = 0;
+    const int tracked = !(h.flags & LTX_FLAG_NO_CHECKSUM);
+    int layout = 0;
+    size_t i = 0;
+    do {
+        /* frames i..j-1 in one range; the last range also takes the terminator */
+        uint64_t start = n ? ents[i].offset : idx_off - LTX_PAGE_HEADER_SIZE, end = start;
+        size_t j = i;
+        while (j < n && (j == i || ents[j].offset + ents[j].size - start <= RESTORE_STREAM_CHUNK)) {
+            end = ents[j].offset + ents[j].size;
+            j++;
+        }
+        if (j == n) end = idx_off;
+        if (end < start || end - start > chunk_cap) DAMAGED(LTX_ERR_INDEX, "page index describes a range of %llu bytes at %llu", (unsigned long long)(end - start), (unsigned long long)start);
+        if (objstore_read_range(s, db, f, start, (size_t)(end - start), chunk, &oe) != OBJ_OK) goto io;
+        st->bytes += end - start;
+        for (size_t k = i; k < j; k++) {
+            const uint8_t *fr = chunk + (ents[k].offset - start);
+            uint16_t flags = (uint16_t)(fr[4] << 8 | fr[5]);
+            if ((rc = ltx_frame_decode(fr, ents[k].size, ps, ents[k].pgno, page, &le)) != LTX_OK) {
+                le.offset += ents[k].offset;
+                goto damaged;
+            }
+            crc = ltx_crc64(crc, fr, LTX_PAGE_HEADER_SIZE + ((flags & LTX_PAGE_FLAG_SIZE) ? 4 : 0));
+            crc = ltx_crc64(crc, page, ps);
+            layout |= (flags & LTX_PAGE_FLAG_SIZE) ? 2 : 1;
+            if (tracked && ltx_header_is_snapshot(&h)) dbck ^= ltx_page_checksum(ents[k].pgno, page, ps);
+            if (apply_page(c, ents[k].pgno, page) != 0) goto cb;
+        }
+        if (j == n) {
+            const uint8_t *term = chunk + (idx_off - LTX_PAGE_HEADER_SIZE - start);
+            static const uint8_t zero[LTX_PAGE_HEADER_SIZE];
+            if (memcmp(term, zero, sizeof zero) != 0) DAMAGED(LTX_ERR_INDEX, "no terminator before the page index at %llu", (unsigned long long)idx_off);
+            crc = ltx_crc64(crc, term, LTX_PAGE_HEADER_SIZE);
+        }
+        i = j;
+    } while (i < n);
+
+    crc = ltx_crc64(crc, region, (size_t)idx_len + 8);
+    const uint8_t *tr = region + idx_len + 8;
+    st->trailer.post_apply_checksum = be64p(tr);
+    st->trailer.file_checksum = be64p(tr + 8);
+    crc = ltx_crc64(crc, tr, 8) | LTX_CHECKSUM_FLAG;
+    if (crc != st->trailer.file_checksum)
+        DAMAGED(LTX_ERR_CHECKSUM, "file checksum %016llx in trailer, computed %016llx", (unsigned long long)st->trailer.file_checksum, (unsigned long long)crc);
+    if (!tracked && st->trailer.post_apply_checksum != 0)
+        DAMAGED(LTX_ERR_CHECKSUM, "post_apply checksum set although NoChecksum flag is set");
+    if (tracked && !(st->trailer.post_apply_checksum & LTX_CHECKSUM_FLAG))
+        DAMAGED(LTX_ERR_CHECKSUM, "post_apply checksum lacks bit 63 although checksums are tracked");
+    if (tracked && ltx_header_is_snapshot(&h) && (dbck | LTX_CHECKSUM_FLAG) != st->trailer.post_apply_checksum)
+        DAMAGED(LTX_ERR_CHECKSUM, "snapshot post_apply checksum %016llx, computed %016llx", (unsigned long long)st->trailer.post_apply_checksum, (unsigned long long)(dbck | LTX_CHECKSUM_FLAG));
+    st->pages = n;
+    st->frame_layout = layout;
+    ret = 0;
+    goto out;
+
+io:
+    seterr(err, errlen, "cannot read %s: %s", disp, oe.msg);
+    goto out;
+nomem:
+    seterr(err, errlen, "out of memory reading %s", disp);
+    goto out;
+cb:
+    ret = load_fail(c, LTX_OK, &le, disp, st, err, errlen);
+    goto out;
+damaged:
+    ret = load_fail(c, rc, &le, disp, st, err, errlen);
+out:
+    free(tail);
+    free(region_buf);
+    free(chunk);
+    free(page);
+    free(ents);
+    return ret;
+}
+
+int restore_load_file(objstore *s, const char *db, const ltx_fileinfo *f, int fd,
+                      size_t buffer_limit, volatile int *cancel, restore_file_stats *st,
+                      char *err, size_t errlen) {
+    char disp[PATH_MAX + 64];
+    restore_file_display(disp, sizeof disp, s, db, f);
+    memset(st, 0, sizeof *st);
+    apply_ctx c = {.fd = fd, .cancel = cancel};
+    if (!buffer_limit) buffer_limit = RESTORE_DEFAULT_BUFFER_LIMIT;
+    int ret;
+    if (f->size > buffer_limit) {
+        st->streamed = 1;
+        ret = load_streamed(s, db, f, &c, disp, st, err, errlen);
+    } else {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        obj_error oe;
+        if (objstore_read_file(s, db, f, buffer_limit, &buf, &len, &oe) != OBJ_OK) {
+            seterr(err, errlen, "cannot read %s: %s", disp, oe.msg);
+            return -1;
+        }
+        st->bytes = len;
+        ltx_error le;
+        memset(&le, 0, sizeof le);
+        ltx_err rc = ltx_header_decode(buf, len, &st->header, &le);
+        if (rc == LTX_OK) {
+            c.page_size = st->header.page_size;
+            ltx_file_info info;
+            rc = ltx_file_decode(buf, len, apply_page, &c, &info, &le);
+            if (rc == LTX_OK) {
+                st->trailer = info.trailer;
+                st->pages = info.page_count;
+                st->frame_layout = info.frame_layout;
+                ltx_file_info_free(&info);
+            }
+        }
+        free(buf);
+        ret = rc == LTX_OK ? 0 : load_fail(&c, rc, &le, disp, st, err, errlen);
+    }
+    if (ret == 0 && (st->header.min_txid != f->min_txid || st->header.max_txid != f->max_txid)) {
+        st->code = LTX_ERR_NAME;
+        seterr(err, errlen, "%s is damaged (name_mismatch): header holds TXIDs %016llx-%016llx", disp,
+               (unsigned long long)st->header.min_txid, (unsigned long long)st->header.max_txid);
+        ret = -1;
+    }
+    return ret;
+}
+
+/* ---- apply ---------------------------------------------------------------- */
 
 typedef struct {
     int on;
@@ -168,7 +389,6 @@ int restore_apply(objstore *s, const char *db, const ltx_fileinfo *plan, size_t 
                   const restore_opts *o, restore_result *r, char *err, size_t errlen) {
     restore_result res;
     memset(&res, 0, sizeof res);
-    size_t cap = o->max_file_bytes ? o->max_file_bytes : RESTORE_DEFAULT_MAX_FILE;
     progress pr = {.on = o->progress, .start = now_s()};
     char disp[PATH_MAX + 64];
     if (plan_n == 0) {
@@ -191,57 +411,28 @@ int restore_apply(objstore *s, const char *db, const ltx_fileinfo *plan, size_t 
                    (unsigned long long)res.txid);
             return -1;
         }
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        obj_error oe;
-        if (objstore_read_file(s, db, f, cap, &buf, &len, &oe) != OBJ_OK) {
-            seterr(err, errlen, "cannot read %s: %s", disp, oe.msg);
+        restore_file_stats st;
+        if (restore_load_file(s, db, f, fd, o->buffer_limit, o->cancel, &st, err, errlen) != 0) {
+            res.bytes_read += st.bytes;
             return -1;
         }
-        res.bytes_read += len;
-        ltx_header h;
-        ltx_error le;
-        if (ltx_header_decode(buf, len, &h, &le) != LTX_OK) {
-            seterr(err, errlen, "%s: %s", disp, le.msg);
-            free(buf);
-            return -1;
-        }
-        if (h.min_txid != f->min_txid || h.max_txid != f->max_txid) {
-            seterr(err, errlen, "%s: header holds TXIDs %016llx-%016llx, not those of its name",
-                   disp, (unsigned long long)h.min_txid, (unsigned long long)h.max_txid);
-            free(buf);
-            return -1;
-        }
-        if (i > 0 && h.page_size != res.page_size) {
+        res.bytes_read += st.bytes;
+        if (i > 0 && st.header.page_size != res.page_size) {
+            /* pages were written at the wrong size: the output is garbage, so fail */
             seterr(err, errlen, "%s: page size %u differs from %u of the earlier files", disp,
-                   h.page_size, res.page_size);
-            free(buf);
+                   st.header.page_size, res.page_size);
             return -1;
         }
-        apply_ctx c = {.fd = fd, .page_size = h.page_size, .cancel = o->cancel};
-        ltx_err rc = ltx_file_decode(buf, len, apply_page, &c, NULL, &le);
-        free(buf);
-        if (c.cancelled) {
-            seterr(err, errlen, "interrupted");
+        if (ftruncate(fd, (off_t)st.header.commit * (off_t)st.header.page_size) != 0) {
+            seterr(err, errlen, "truncating output to %u pages: %s", st.header.commit,
+                   strerror(errno));
             return -1;
         }
-        if (c.err) {
-            seterr(err, errlen, "writing page %u from %s: %s", c.err_pgno, disp, strerror(c.err));
-            return -1;
-        }
-        if (rc != LTX_OK) {
-            seterr(err, errlen, "%s is damaged (%s): %s", disp, ltx_err_code(rc), le.msg);
-            return -1;
-        }
-        if (ftruncate(fd, (off_t)h.commit * (off_t)h.page_size) != 0) {
-            seterr(err, errlen, "truncating output to %u pages: %s", h.commit, strerror(errno));
-            return -1;
-        }
-        res.pages_written += c.pages;
-        res.page_size = h.page_size;
-        res.commit = h.commit;
-        res.txid = h.max_txid;
-        res.timestamp_ms = h.timestamp_ms;
+        res.pages_written += st.pages;
+        res.page_size = st.header.page_size;
+        res.commit = st.header.commit;
+        res.txid = st.header.max_txid;
+        res.timestamp_ms = st.header.timestamp_ms;
         res.files++;
         progress_show(&pr, i + 1, plan_n, res.bytes_read, 0);
     }

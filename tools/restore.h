@@ -28,7 +28,9 @@ typedef struct {
     uint64_t target_txid;      /* 0 = no TXID bound */
     int64_t target_time_ms;    /* 0 = no time bound */
     restore_time_source time_source;
-    size_t max_file_bytes;     /* cap for one LTX file in memory; 0 = default (4 GiB) */
+    size_t buffer_limit;       /* files up to this size are read whole into memory;
+                                  larger ones are streamed by ranged reads
+                                  (0 = default 64 MiB, SIZE_MAX = never stream) */
     int progress;              /* 1: progress line on stderr (caller checks isatty) */
     volatile int *cancel;      /* optional: non-zero stops the restore */
 } restore_opts;
@@ -43,7 +45,31 @@ typedef struct {
     uint64_t pages_written;
 } restore_result;
 
-#define RESTORE_DEFAULT_MAX_FILE ((size_t)4 << 30)
+#define RESTORE_DEFAULT_BUFFER_LIMIT ((size_t)64 << 20)
+#define RESTORE_STREAM_CHUNK ((size_t)4 << 20)
+
+/* What loading one LTX file found. */
+typedef struct {
+    ltx_header header;
+    ltx_trailer trailer;
+    size_t pages;
+    int frame_layout;          /* as ltx_file_info.frame_layout */
+    int streamed;              /* 1: read by ranges, 0: read whole */
+    uint64_t bytes;            /* bytes read */
+    ltx_err code;              /* LTX_OK, or the codec error when damaged */
+} restore_file_stats;
+
+/* Read one LTX file of the replica and verify all of it: header, every
+ * frame (decoded to exactly one page), page index, file checksum (and the
+ * database checksum of a checksum-tracking snapshot), header TXIDs equal to
+ * the name. With fd >= 0 each page is written at (pgno-1)*page_size as it
+ * is decoded (no truncation: the caller truncates to commit). Files above
+ * buffer_limit are streamed in RESTORE_STREAM_CHUNK ranges, so memory stays
+ * bounded whatever the file size. Returns 0, or -1 with err naming the file
+ * (st->code tells damaged files from I/O errors: LTX_OK means I/O). */
+int restore_load_file(objstore *s, const char *db, const ltx_fileinfo *f, int fd,
+                      size_t buffer_limit, volatile int *cancel, restore_file_stats *st,
+                      char *err, size_t errlen);
 
 /* "<root>/ltx/<L>/<name>" or "s3://bucket/prefix/<%04x>/<name>" for messages. */
 void restore_file_display(char *out, size_t outlen, objstore *s, const char *db,
