@@ -846,7 +846,9 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno
   uint32_t list[LTXW_MAX_BATCH_PAGES];
   int n = 0;
   list[n++] = pgno;
-  for (uint32_t p = pgno + 1; n <= ra && p <= commit && p > pgno; p++)
+  uint32_t scan_end = commit;   /* look at most 4*ra pages ahead for uncached ones */
+  if ((uint64_t)pgno + 4u * (uint32_t)ra < scan_end) scan_end = pgno + 4u * (uint32_t)ra;
+  for (uint32_t p = pgno + 1; n <= ra && p <= scan_end && p > pgno; p++)
     if (!lh_cache_find(sh, p, txid)) list[n++] = p;
   pthread_mutex_unlock(&sh->mu);
   f->misses++;
