@@ -515,7 +515,77 @@ static void test_threads(void **state) {
     objstore_close(s);
 }
 
+/* ---- against a moto that verifies signatures (STORE_AUTH_ONLY=1) ---- */
+
+/* Object requests only: moto (5.x) verifies signatures of query strings
+ * holding '/' against the decoded form, so it refuses every ListObjectsV2
+ * with a prefix -- boto3's own requests included (checked in the .py). The
+ * listing's canonical query is covered by the SigV4 known-answer tests. */
+static void test_auth_roundtrip(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    obj_error e;
+    uint8_t data[3000];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7);
+    /* db names needing percent-encoding in the path (moto's verifier itself
+     * mis-handles & = + ( ) ! and UTF-8 in keys -- boto3 fails there too -- so those are
+     * covered by the unsigned fixture ("a&b.db") and the known-answer tests) */
+    const char *dbs[] = {"plain.db", "a b~c.db"};
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(objstore_write_file(s, dbs[d], 0, 1, 1, data, sizeof data, 1735689600000LL, &e), OBJ_OK);
+        assert_int_equal(objstore_write_file(s, dbs[d], 0, 2, 2, data, 100, 1735689600000LL, &e), OBJ_OK);
+        ltx_fileinfo f1 = {.level = 0, .min_txid = 1, .max_txid = 1, .size = sizeof data};
+        ltx_fileinfo f2 = {.level = 0, .min_txid = 2, .max_txid = 2, .size = 100};
+        uint8_t b[64];
+        size_t got;
+        assert_int_equal(objstore_read_range(s, dbs[d], &f1, 100, 64, b, &e), OBJ_OK); /* signed Range */
+        assert_memory_equal(b, data + 100, 64);
+        assert_int_equal(objstore_read_tail(s, dbs[d], &f1, 64, b, &got, &e), OBJ_OK);
+        assert_memory_equal(b, data + sizeof data - 64, 64);
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(objstore_read_file(s, dbs[d], &f1, 1 << 20, &buf, &len, &e), OBJ_OK);
+        assert_int_equal(len, sizeof data);
+        assert_memory_equal(buf, data, sizeof data);
+        free(buf);
+        assert_int_equal(objstore_delete_file(s, dbs[d], &f2, &e), OBJ_OK);
+        assert_int_equal(objstore_read_file(s, dbs[d], &f2, 1 << 20, &buf, &len, &e), OBJ_NOT_FOUND);
+    }
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.errors, 0);
+    objstore_close(s);
+}
+
+static void test_auth_bad_secret(void **state) {
+    (void)state;
+    char *good = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret", 1);
+    objstore *s = open_s3(url, NULL);
+    setenv("AWS_SECRET_ACCESS_KEY", good, 1);
+    obj_error e;
+    ltx_fileinfo f1 = {.level = 0, .min_txid = 1, .max_txid = 1};
+    uint8_t b[10];
+    assert_int_equal(objstore_read_range(s, "plain.db", &f1, 0, 10, b, &e), OBJ_ERR_AUTH);
+    assert_int_equal(e.http_status, 403);
+    assert_non_null(strstr(e.msg, "SignatureDoesNotMatch"));
+    assert_null(strstr(e.msg, "not-the-secret"));
+    assert_null(strstr(e.msg, good));
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 0);
+    objstore_close(s);
+    free(good);
+}
+
 int main(void) {
+    if (getenv("STORE_AUTH_ONLY")) {
+        const struct CMUnitTest auth[] = {
+            cmocka_unit_test(test_auth_roundtrip),
+            cmocka_unit_test(test_auth_bad_secret),
+        };
+        return cmocka_run_group_tests(auth, setup_all, teardown_all);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_errors),     cmocka_unit_test(test_list_dbs),
         cmocka_unit_test(test_list_levels),     cmocka_unit_test(test_paging),

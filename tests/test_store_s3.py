@@ -172,7 +172,66 @@ def main():
             proxy.shutdown()
             proxy.server_close()
         moto.stop()
+    auth_phase(chk, exe)
     chk.done()
+
+
+def auth_phase(chk, exe):
+    """A second moto that verifies SigV4 (INITIAL_NO_AUTH_ACTION_COUNT): the
+    C client's signatures must be accepted, a wrong secret refused."""
+    import json
+    import boto3
+    saved = os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT")
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"  # create_user, create_access_key, put_user_policy
+    try:
+        moto = harness.Moto()
+    finally:
+        if saved is None:
+            os.environ.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+        else:
+            os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = saved
+    try:
+        iam = boto3.client("iam", endpoint_url=moto.endpoint, region_name="us-east-1",
+                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam.create_user(UserName="ltx")
+        key = iam.create_access_key(UserName="ltx")["AccessKey"]
+        iam.put_user_policy(UserName="ltx", PolicyName="s3", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
+                          aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        s3.create_bucket(Bucket=BUCKET)
+        # the server really checks: boto3 with a wrong secret is refused
+        bad = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
+                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key="wrong")
+        try:
+            bad.put_object(Bucket=BUCKET, Key="x", Body=b"x")
+            chk.ok(False, "moto verifies signatures (a wrong secret was accepted)")
+        except Exception:
+            chk.ok(True, "moto verifies signatures")
+        # moto limitation (why the C auth test sticks to object requests):
+        # it refuses even boto3's ListObjectsV2 when the prefix holds '/'.
+        try:
+            s3.list_objects_v2(Bucket=BUCKET, Prefix="replicas/")
+            print("note: this moto accepts signed listings with '/' in the prefix", flush=True)
+        except Exception as ex:
+            print(f"note: moto refuses boto3's own signed listing with a '/' prefix: {ex}", flush=True)
+        env = dict(os.environ)
+        env.update(moto.env())
+        env.update({"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+                    "STORE_S3_BUCKET": BUCKET, "STORE_FAULT_ENDPOINT": "http://127.0.0.1:9",
+                    "STORE_BIG_COUNT": "0", "STORE_AUTH_ONLY": "1", "LTX_VECTORS": harness.VECTORS})
+        env.pop("AWS_ENDPOINT_URL", None)
+        if harness.SANITIZE:
+            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+        r = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=120)
+        print(r.stdout + r.stderr, flush=True)
+        chk.eq(r.returncode, 0, "test_store_s3 against a signature-checking moto")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+        chk.eq(keys, ["replicas/a b~c.db/0000/0000000000000001-0000000000000001.ltx",
+                      "replicas/plain.db/0000/0000000000000001-0000000000000001.ltx"],
+               "keys written through signed requests")
+    finally:
+        moto.stop()
 
 
 if __name__ == "__main__":
