@@ -54,6 +54,15 @@ struct ltxdb {
         uint64_t files, max_txid;
     } levels[NLEVELS];
 
+    /* S3: header timestamps of files (CreatedAt for time targets) */
+    pthread_mutex_t ts_mu;
+    struct tsent {
+        uint64_t min, max;
+        int level;
+        int64_t ts;
+    } *tscache;
+    size_t ntscache;
+
     atomic_uint_fast64_t cur_txid;
     atomic_uint_fast64_t pages_served, polls, poll_errors, files_applied, replans, hist_builds;
 };
@@ -103,6 +112,7 @@ ltxdb *ltxdb_new(srv *s, const char *name, objstore *store, const char *prefix, 
     pthread_rwlock_init(&d->lock, NULL);
     pthread_mutex_init(&d->update, NULL);
     pthread_mutex_init(&d->hist_mu, NULL);
+    pthread_mutex_init(&d->ts_mu, NULL);
     d->state = DB_WAITING;
     d->last_poll_ok_ms = -1;
     return d;
@@ -135,6 +145,8 @@ void ltxdb_free(ltxdb *d)
     pthread_rwlock_destroy(&d->lock);
     pthread_mutex_destroy(&d->update);
     pthread_mutex_destroy(&d->hist_mu);
+    pthread_mutex_destroy(&d->ts_mu);
+    free(d->tscache);
     free(d->name);
     free(d->prefix);
     free(d->url);
@@ -956,6 +968,45 @@ int ltxdb_resolve(ltxdb *d, uint64_t txid, db_snap *out, db_err *err)
     return -1;
 }
 
+/* On S3 the listing's LastModified is the upload time; Litestream's
+ * CreatedAt is the litestream-timestamp metadata, which holds the header
+ * timestamp. Use header timestamps (cached per file). */
+#define TSCACHE_MAX 100000
+static void s3_created_from_headers(ltxdb *d, ltx_fileinfo *files, size_t nf)
+{
+    for (size_t i = 0; i < nf; i++) {
+        ltx_fileinfo *f = &files[i];
+        int found = 0;
+        pthread_mutex_lock(&d->ts_mu);
+        for (size_t k = 0; k < d->ntscache; k++)
+            if (d->tscache[k].min == f->min_txid && d->tscache[k].max == f->max_txid &&
+                d->tscache[k].level == f->level) {
+                f->created_ms = d->tscache[k].ts;
+                found = 1;
+                break;
+            }
+        pthread_mutex_unlock(&d->ts_mu);
+        if (found)
+            continue;
+        uint8_t hb[LTX_HEADER_SIZE];
+        obj_error oe = {0};
+        ltx_header h;
+        if (objstore_read_range(d->store, d->prefix, f, 0, sizeof hb, hb, &oe) != OBJ_OK ||
+            ltx_header_decode(hb, sizeof hb, &h, NULL) != LTX_OK)
+            continue;
+        f->created_ms = h.timestamp_ms;
+        pthread_mutex_lock(&d->ts_mu);
+        if (d->ntscache < TSCACHE_MAX) {
+            struct tsent *n = realloc(d->tscache, (d->ntscache + 1) * sizeof *n);
+            if (n) {
+                d->tscache = n;
+                d->tscache[d->ntscache++] = (struct tsent){f->min_txid, f->max_txid, f->level, h.timestamp_ms};
+            }
+        }
+        pthread_mutex_unlock(&d->ts_mu);
+    }
+}
+
 int ltxdb_resolve_time(ltxdb *d, int64_t time_ms, db_snap *out, db_err *err)
 {
     ltx_fileinfo *files = NULL, *plan = NULL;
@@ -966,6 +1017,8 @@ int ltxdb_resolve_time(ltxdb *d, int64_t time_ms, db_snap *out, db_err *err)
         set_err(err, 502, LTXW_E_UPSTREAM, "list: %s", oe.msg[0] ? oe.msg : obj_status_str(st));
         return -1;
     }
+    if (objstore_is_s3(d->store))
+        s3_created_from_headers(d, files, nf);
     uint64_t restored = 0;
     ltx_err r = nf ? ltx_restore_plan(files, nf, 0, time_ms, &plan, &pn, &restored, NULL)
                    : LTX_ERR_TX_NOT_AVAILABLE;

@@ -572,15 +572,28 @@ static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltx
     f->start = start;
     f->end = end;
     uint64_t len = total ? end - start + 1 : 0;
+    if (len) {
+        /* Read the first page before answering: a TXID that turns out to be
+         * gone (files deleted) gets its 410 instead of a cut-off 200. */
+        uint32_t first = (uint32_t)(start / s.page_size) + 1;
+        if (ltxdb_page(d, &s, first, &f->cur, &e)) {
+            free(f);
+            return send_dberr(h, r, c, &e);
+        }
+        f->cur_pgno = first;
+        ltxdb_count_served(d, 1);
+    }
     struct MHD_Response *resp;
     if (len == 0) {
         free(f);
+        f = NULL;
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else {
         resp = MHD_create_response_from_callback(len, 64 * 1024, file_reader, f, file_free);
     }
     if (!resp) {
-        free(f);
+        if (f)
+            file_free(f);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
