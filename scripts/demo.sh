@@ -173,8 +173,9 @@ show() {
             echo "   sqlite3 vfs=ltxhttp -> SELECT count(*), max(id), (SELECT msg FROM events ORDER BY id DESC LIMIT 1) FROM events; PRAGMA ltxhttp_txid;"
             vfs_query "SELECT count(*), max(id), (SELECT msg FROM events ORDER BY id DESC LIMIT 1) FROM events; PRAGMA ltxhttp_txid;" | sed 's/^/     /'
         fi
-        echo "   curl -s $URL/app.db"
-        curl -s "$URL/app.db" | head -c 600 | sed 's/^/     /'
+        echo "   curl -s $URL/app.db    (status JSON; selected fields)"
+        curl -s "$URL/app.db" | grep -o '"\(state\|txid\|commit\|page_size\|timestamp\|lag_seconds\)":[^,]*' |
+            tr '\n' ' ' | sed 's/^/     /'
         echo
         echo "   curl -s $URL/app.db/pages/1 | head -c 16 | od -c   (page 1 = the SQLite header)"
         curl -s "$URL/app.db/pages/1" | head -c 16 | od -c | head -1 | sed 's/^/     /'

@@ -25,3 +25,6 @@ set_tests_properties(writer_demo PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TI
 
 add_test(NAME writer_deploy COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_deploy.py)
 set_tests_properties(writer_deploy PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 180)
+
+add_test(NAME writer_s3 COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer_s3.py)
+set_tests_properties(writer_s3 PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 180)
