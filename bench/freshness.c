@@ -3,6 +3,7 @@
  *
  *   freshness --uri URI --prepared DIR --replica REPLICA [--from K] [--count N]
  *             [--gap-ms MIN:MAX] [--sql SQL] [--timeout-s S] [--label TEXT]
+ *             [--server URL --db NAME]
  *
  * DIR holds a prepared chain written by `ltxgen updates` with
  * --sql 'UPDATE t SET v=?1 WHERE id=1': its k-th file (1-based, sorted by
@@ -12,7 +13,12 @@
  * records the time of each rename. The main thread runs SQL (default
  * 'SELECT v FROM t WHERE id=1') in a new read transaction every millisecond;
  * when it first sees v >= k, the latency of file k is now - placed[k].
- * Prints one JSON line: count, seen, p50/p90/p99/max/mean in ms.
+ * With --server/--db, a third thread long-polls GET /NAME/changes on the
+ * server (as the VFS watcher does) and records when the server first reports
+ * each file's TXID: that splits the latency into "server has it" and the
+ * rest (watcher notify + next transaction).
+ * Prints one JSON line: count, seen, p50/p90/p99/max/mean in ms (and
+ * server_p50/p99 and client_p50/p99 with --server).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sqlite3.h>
 
 int ltxhttp_register(void);
@@ -41,6 +48,10 @@ static long g_from = 1, g_count = 100, g_gap_min = 500, g_gap_max = 1500;
 static double *g_placed; /* monotonic seconds, index k (1-based) */
 static _Atomic long g_last_placed;
 static _Atomic int g_writer_failed;
+static uint64_t *g_txid;      /* TXID of prepared file k */
+static double *g_srv_seen;    /* when the server first reported file k's TXID */
+static const char *g_server, *g_dbname;
+static _Atomic int g_stop;
 
 static double now_s(void) {
     struct timespec ts;
@@ -111,6 +122,74 @@ static void *writer(void *arg) {
     return NULL;
 }
 
+typedef struct {
+    char *p;
+    size_t n, cap;
+} membuf;
+
+static size_t on_body(char *ptr, size_t sz, size_t nm, void *ud) {
+    membuf *m = ud;
+    size_t add = sz * nm;
+    if (m->n + add + 1 > m->cap) {
+        size_t nc = (m->n + add + 1) * 2;
+        if (nc > (1u << 24)) return 0; /* cap: 16 MiB */
+        char *np = realloc(m->p, nc);
+        if (!np) return 0;
+        m->p = np;
+        m->cap = nc;
+    }
+    memcpy(m->p + m->n, ptr, add);
+    m->n += add;
+    m->p[m->n] = 0;
+    return add;
+}
+
+/* "txid":"<hex>" from a JSON body; 0 if absent. */
+static uint64_t json_txid(const char *body) {
+    const char *p = body ? strstr(body, "\"txid\"") : NULL;
+    if (!p) return 0;
+    p = strchr(p + 6, '"');
+    if (!p) return 0;
+    return strtoull(p + 1, NULL, 16);
+}
+
+static void *server_watch(void *arg) {
+    (void)arg;
+    CURL *h = curl_easy_init();
+    if (!h) return NULL;
+    membuf m = {0};
+    char url[2048];
+    uint64_t since = 0;
+    snprintf(url, sizeof url, "%s/%s", g_server, g_dbname);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    if (curl_easy_perform(h) == CURLE_OK) since = json_txid(m.p);
+    uint64_t last = g_txid[g_from + g_count - 1];
+    while (!atomic_load(&g_stop) && since < last) {
+        m.n = 0;
+        snprintf(url, sizeof url, "%s/%s/changes?since=%016llx&wait=2", g_server, g_dbname, (unsigned long long)since);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        if (curl_easy_perform(h) != CURLE_OK || !m.p) {
+            usleep(10000);
+            continue;
+        }
+        uint64_t t = json_txid(m.p);
+        double now = now_s();
+        if (t > since) {
+            long placed = atomic_load(&g_last_placed);
+            for (long k = g_from; k <= placed; k++)
+                if (g_txid[k] > since && g_txid[k] <= t && g_srv_seen[k] == 0) g_srv_seen[k] = now;
+            since = t;
+        }
+    }
+    free(m.p);
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
 static double pct(const double *v, size_t n, double p) {
     if (!n) return 0;
     size_t i = (size_t)ceil(p / 100.0 * (double)n);
@@ -134,6 +213,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--sql")) sql = v;
         else if (!strcmp(a, "--timeout-s")) timeout_s = atof(v);
         else if (!strcmp(a, "--label")) label = v;
+        else if (!strcmp(a, "--server")) g_server = v;
+        else if (!strcmp(a, "--db")) g_dbname = v;
         else {
             fprintf(stderr, "freshness: unknown option %s\n", a);
             return 2;
@@ -163,8 +244,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     g_placed = calloc((size_t)(g_from + g_count + 1), sizeof *g_placed);
+    g_srv_seen = calloc((size_t)(g_from + g_count + 1), sizeof *g_srv_seen);
+    g_txid = calloc((size_t)(g_from + g_count + 1), sizeof *g_txid);
     double *lat = calloc((size_t)g_count, sizeof *lat);
-    if (!g_placed || !lat) return 1;
+    double *seen_at = calloc((size_t)(g_from + g_count + 1), sizeof *seen_at);
+    if (!g_placed || !g_srv_seen || !g_txid || !lat || !seen_at) return 1;
+    for (long k = g_from; k < g_from + g_count; k++) g_txid[k] = strtoull(g_names[k - 1], NULL, 16);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (ltxhttp_register() != 0) {
         fprintf(stderr, "freshness: ltxhttp_register failed\n");
         return 1;
@@ -188,7 +274,9 @@ int main(int argc, char **argv) {
     if (seen != g_from - 1)
         fprintf(stderr, "freshness: note: initial value %ld, expected %ld\n", seen, g_from - 1);
     size_t nlat = 0;
-    pthread_t th;
+    pthread_t th, sw;
+    int have_sw = 0;
+    if (g_server && g_dbname) have_sw = pthread_create(&sw, NULL, server_watch, NULL) == 0;
     if (pthread_create(&th, NULL, writer, NULL) != 0) return 1;
     double last_progress = now_s();
     long target = g_from + g_count - 1;
@@ -201,7 +289,10 @@ int main(int argc, char **argv) {
             long placed = atomic_load(&g_last_placed);
             if (v > seen) {
                 for (long k = seen + 1; k <= v; k++)
-                    if (k >= g_from && k <= placed && g_placed[k] > 0) lat[nlat++] = t - g_placed[k];
+                    if (k >= g_from && k <= placed && g_placed[k] > 0) {
+                        lat[nlat++] = t - g_placed[k];
+                        seen_at[k] = t;
+                    }
                 seen = v;
                 last_progress = t;
             }
@@ -213,14 +304,34 @@ int main(int argc, char **argv) {
         usleep(1000);
     }
     pthread_join(th, NULL);
+    atomic_store(&g_stop, 1);
+    if (have_sw) pthread_join(sw, NULL);
+    /* split: placed -> server reports it -> client transaction sees it */
+    double *sl = calloc((size_t)g_count, sizeof *sl), *cl = calloc((size_t)g_count, sizeof *cl);
+    size_t ns = 0, nc = 0;
+    for (long k = g_from; sl && cl && k < g_from + g_count; k++) {
+        if (g_srv_seen[k] > 0 && g_placed[k] > 0) sl[ns++] = g_srv_seen[k] - g_placed[k];
+        if (g_srv_seen[k] > 0 && seen_at[k] > 0) cl[nc++] = seen_at[k] - g_srv_seen[k];
+    }
+    if (sl) qsort(sl, ns, sizeof *sl, cmp_d);
+    if (cl) qsort(cl, nc, sizeof *cl, cmp_d);
     qsort(lat, nlat, sizeof *lat, cmp_d);
     double sum = 0;
     for (size_t i = 0; i < nlat; i++) sum += lat[i];
     printf("{\"label\":\"%s\",\"count\":%ld,\"seen\":%zu,\"last_value\":%ld,\"queries\":%ld,\"errors\":%ld,"
-           "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"min_ms\":%.1f,\"mean_ms\":%.1f}\n",
+           "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"min_ms\":%.1f,\"mean_ms\":%.1f,"
+           "\"server_n\":%zu,\"server_p50_ms\":%.1f,\"server_p99_ms\":%.1f,\"client_n\":%zu,\"client_p50_ms\":%.1f,"
+           "\"client_p99_ms\":%.1f}\n",
            label, g_count, nlat, seen, queries, errors, pct(lat, nlat, 50) * 1e3, pct(lat, nlat, 90) * 1e3,
            pct(lat, nlat, 99) * 1e3, nlat ? lat[nlat - 1] * 1e3 : 0, nlat ? lat[0] * 1e3 : 0,
-           nlat ? sum / (double)nlat * 1e3 : 0);
+           nlat ? sum / (double)nlat * 1e3 : 0, ns, pct(sl, ns, 50) * 1e3, pct(sl, ns, 99) * 1e3, nc,
+           pct(cl, nc, 50) * 1e3, pct(cl, nc, 99) * 1e3);
+    free(sl);
+    free(cl);
+    free(seen_at);
+    free(g_srv_seen);
+    free(g_txid);
+    curl_global_cleanup();
     sqlite3_finalize(st);
     sqlite3_close(db);
     for (size_t i = 0; i < g_nnames; i++) free(g_names[i]);
