@@ -424,6 +424,9 @@ static void test_write_delete(void **state) {
     assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
     assert_int_equal(n, 1);
     assert_int_equal(fi[0].created_ms, ts);
+    int64_t got_ts = 0;
+    assert_int_equal(objstore_file_timestamp(s, "new.db", &fi[0], &got_ts, &e), OBJ_OK);
+    assert_int_equal(got_ts, ts);
     assert_int_equal(fi[0].size, sizeof data);
     uint8_t *buf;
     size_t len;
@@ -447,6 +450,8 @@ static void test_write_delete(void **state) {
     free(buf);
     assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_OK);
     assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_file_timestamp(s, "new.db", &fi[0], &got_ts, &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_file_timestamp(s, "..", &fi[0], &got_ts, &e), OBJ_ERR_INVALID);
     free(fi);
     assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
     assert_int_equal(n, 0);

@@ -293,6 +293,11 @@ static void test_reads(void **state) {
         assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size - 10, 64, t, &e), OBJ_ERR_INVALID);
         assert_non_null(strstr(e.msg, "truncated"));
         assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size + 10, 64, t, &e), OBJ_ERR_INVALID);
+        /* the writer's timestamp (HEAD; the fixture was uploaded with the
+         * litestream-timestamp metadata taken from the LTX header) */
+        int64_t ts = 0;
+        assert_int_equal(objstore_file_timestamp(s, "app.db", &fi, &ts, &e), OBJ_OK);
+        assert_int_equal(ts, json_integer_value(json_object_get(json_object_get(f, "header"), "timestamp_ms")));
         /* listing size disagreeing with the object */
         ltx_fileinfo wrong = fi;
         wrong.size++;
@@ -321,6 +326,9 @@ static void test_reads(void **state) {
     assert_non_null(strstr(e.msg, bucket));
     assert_int_equal(objstore_read_tail(s, "app.db", &miss, 100, b, &got, &e), OBJ_NOT_FOUND);
     assert_int_equal(objstore_read_file(s, "app.db", &miss, 100, &buf, &len, &e), OBJ_NOT_FOUND);
+    int64_t ts;
+    assert_int_equal(objstore_file_timestamp(s, "app.db", &miss, &ts, &e), OBJ_NOT_FOUND);
+    assert_int_equal(e.http_status, 404);
     objstore_stats st;
     objstore_get_stats(s, &st);
     assert_true(st.gets > 0 && st.bytes_read > 0);
@@ -338,6 +346,10 @@ static void test_write_delete(void **state) {
     assert_int_equal(objstore_write_file(s, "meta.db", 1, 0x10, 0x20, data, sizeof data, 1735689600123LL, &e), OBJ_OK);
     assert_int_equal(objstore_write_file(s, "meta.db", 2, 0x1, 0x20, data, 10, 1735689601000LL, &e), OBJ_OK);
     assert_int_equal(objstore_write_file(s, "new.db", 3, 0x5, 0x6, data, sizeof data, 1735689600000LL, &e), OBJ_OK);
+    int64_t ts = 0;
+    assert_int_equal(objstore_file_timestamp(s, "meta.db", &(ltx_fileinfo){.level = 1, .min_txid = 0x10, .max_txid = 0x20},
+                                             &ts, &e), OBJ_OK);
+    assert_int_equal(ts, 1735689600123LL);
     ltx_fileinfo *fi;
     size_t n;
     assert_int_equal(objstore_list_level(s, "new.db", 3, 0, &fi, &n, &e), OBJ_OK);
@@ -452,10 +464,13 @@ static void test_no_retry_on_4xx(void **state) {
     char **names;
     size_t n;
     assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_ERR_AUTH);
+    int64_t ts;
+    assert_int_equal(objstore_file_timestamp(s, "app.db", &f, &ts, &e), OBJ_ERR_AUTH); /* HEAD: no body */
+    assert_int_equal(e.http_status, 403);
     objstore_stats st;
     objstore_get_stats(s, &st);
     assert_int_equal(st.retries, 0);
-    assert_int_equal(st.errors, 2);
+    assert_int_equal(st.errors, 3);
     objstore_close(s);
 }
 
@@ -548,6 +563,9 @@ static void test_auth_roundtrip(void **state) {
         assert_int_equal(len, sizeof data);
         assert_memory_equal(buf, data, sizeof data);
         free(buf);
+        int64_t ts = 0;
+        assert_int_equal(objstore_file_timestamp(s, dbs[d], &f1, &ts, &e), OBJ_OK); /* signed HEAD */
+        assert_int_equal(ts, 1735689600000LL);
         assert_int_equal(objstore_delete_file(s, dbs[d], &f2, &e), OBJ_OK);
         assert_int_equal(objstore_read_file(s, dbs[d], &f2, 1 << 20, &buf, &len, &e), OBJ_NOT_FOUND);
     }

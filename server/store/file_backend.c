@@ -447,3 +447,17 @@ obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, 
     }
     return OBJ_OK;
 }
+
+obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e) {
+    OBJ_COUNT(s, heads, 1);
+    char path[PATH_MAX];
+    if (file_path(s, path, sizeof path, db, f) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        int err = errno;
+        return obj_fail(s, e, errno_status(err), 0, "stat %.200s: %s", path, strerror(err));
+    }
+    *ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+    return OBJ_OK;
+}

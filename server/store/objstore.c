@@ -299,3 +299,12 @@ obj_status objstore_delete_file(objstore *s, const char *db, const ltx_fileinfo 
     if (st != OBJ_OK) return st;
     return s->is_s3 ? s3_delete_file(s, db, f, e) : file_delete_file(s, db, f, e);
 }
+
+obj_status objstore_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms,
+                                   obj_error *e) {
+    obj_ok(e);
+    obj_status st = obj_check_file_arg(s, db, f, e);
+    if (st != OBJ_OK) return st;
+    if (!ms) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing output argument");
+    return s->is_s3 ? s3_file_timestamp(s, db, f, ms, e) : file_file_timestamp(s, db, f, ms, e);
+}

@@ -109,6 +109,13 @@ obj_status objstore_write_file(objstore *s, const char *db, int level, uint64_t 
                                int64_t timestamp_ms, obj_error *e);
 obj_status objstore_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
 
+/* The creation time the writer recorded for f, in ms since the epoch: the
+ * file's mtime, or on S3 the x-amz-meta-litestream-timestamp metadata (one
+ * HEAD request; Last-Modified when the metadata is absent). This is what
+ * Litestream's timestamp-based restore uses; listings give LastModified. */
+obj_status objstore_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms,
+                                   obj_error *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -320,6 +320,8 @@ typedef struct {
     uint8_t *err;
     size_t errlen;
     char content_range[128];
+    char meta_ts[64];           /* x-amz-meta-litestream-timestamp */
+    char last_modified[64];
     long long content_length;   /* -1 unknown */
     const uint8_t *up;
     size_t up_len, up_off;
@@ -330,6 +332,8 @@ static size_t on_header(char *data, size_t sz, size_t n, void *u) {
     size_t len = sz * n;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* new response (redirect/100) */
         r->content_range[0] = 0;
+        r->meta_ts[0] = 0;
+        r->last_modified[0] = 0;
         r->content_length = -1;
         return len;
     }
@@ -344,6 +348,14 @@ static size_t on_header(char *data, size_t sz, size_t n, void *u) {
         if (vl >= sizeof r->content_range) vl = sizeof r->content_range - 1;
         memcpy(r->content_range, v, vl);
         r->content_range[vl] = 0;
+    } else if (nl == 31 && strncasecmp(data, "x-amz-meta-litestream-timestamp", 31) == 0) {
+        if (vl >= sizeof r->meta_ts) vl = sizeof r->meta_ts - 1;
+        memcpy(r->meta_ts, v, vl);
+        r->meta_ts[vl] = 0;
+    } else if (nl == 13 && strncasecmp(data, "last-modified", 13) == 0) {
+        if (vl >= sizeof r->last_modified) vl = sizeof r->last_modified - 1;
+        memcpy(r->last_modified, v, vl);
+        r->last_modified[vl] = 0;
     } else if (nl == 14 && strncasecmp(data, "content-length", 14) == 0) {
         char tmp[32];
         if (vl < sizeof tmp) {
@@ -628,6 +640,8 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
             curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
             curl_easy_setopt(h, CURLOPT_READDATA, r);
             curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body_len);
+        } else if (!strcmp(rq->method, "HEAD")) {
+            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
         } else if (strcmp(rq->method, "GET") != 0) {
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
         }
@@ -1301,6 +1315,52 @@ obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, ob
     s3_resp r = {0};
     OBJ_COUNT(s, deletes, 1);
     obj_status st = s3_do(s, &rq, &r, e);
+    resp_free(&r);
+    return st;
+}
+
+/* RFC 3339 with any fraction and Z or +hh:mm / -hh:mm -> ms */
+static int parse_rfc3339_ms(const char *s, int64_t *ms) {
+    char buf[64];
+    size_t n = strlen(s);
+    if (n < 20 || n >= sizeof buf) return -1;
+    memcpy(buf, s, n + 1);
+    int64_t off_ms = 0;
+    char *tz = buf + 19;
+    while (*tz == '.' || isdigit((unsigned char)*tz)) tz++;
+    if ((*tz == '+' || *tz == '-') && strlen(tz) == 6 && tz[3] == ':') {
+        int hh = atoi(tz + 1), mm = atoi(tz + 4);
+        off_ms = ((int64_t)hh * 60 + mm) * 60000 * (*tz == '+' ? 1 : -1);
+        tz[0] = 'Z';
+        tz[1] = 0;
+    }
+    if (parse_iso_ms(buf, ms) != 0) return -1;
+    *ms -= off_ms;
+    return 0;
+}
+
+obj_status s3_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e) {
+    s3ctx *c = s->s3;
+    char key[1200], what[1300];
+    if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
+    obj_name(c, key, what, sizeof what);
+    s3_req rq = {.method = "HEAD", .key = key, .max_body = 1 << 20};
+    s3_resp r = {0};
+    OBJ_COUNT(s, heads, 1);
+    obj_status st = s3_do(s, &rq, &r, e);
+    if (st == OBJ_OK) {
+        if (r.meta_ts[0]) {
+            if (parse_rfc3339_ms(r.meta_ts, ms) != 0)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: bad litestream-timestamp \"%.40s\"", what,
+                              r.meta_ts);
+        } else {
+            time_t t = r.last_modified[0] ? curl_getdate(r.last_modified, NULL) : (time_t)-1;
+            if (t == (time_t)-1)
+                st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: no timestamp in HEAD answer", what);
+            else
+                *ms = (int64_t)t * 1000;
+        }
+    }
     resp_free(&r);
     return st;
 }

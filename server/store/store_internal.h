@@ -57,6 +57,7 @@ obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_
                            uint64_t max_txid, const uint8_t *buf, size_t len,
                            int64_t timestamp_ms, obj_error *e);
 obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
+obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e);
 
 /* S3 backend */
 obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_error *e);
@@ -74,5 +75,6 @@ obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_tx
                          uint64_t max_txid, const uint8_t *buf, size_t len, int64_t timestamp_ms,
                          obj_error *e);
 obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
+obj_status s3_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e);
 
 #endif
