@@ -59,7 +59,13 @@ SQLITE_EXTENSION_INIT1
 /* ------------------------------------------------------------------ config */
 
 typedef struct lh_cfg {
-  char *server;            /* base URL, no trailing slash */
+  char *server;            /* servers[cur] (not owned) */
+  char *server_list;       /* as configured (part of the shared-cache key) */
+  char **servers;          /* base URLs without trailing slash, rendezvous order */
+  int nservers;
+  int cur;                 /* server in use */
+  int64_t failover_ms;     /* when we moved off servers[0] */
+  size_t max_server_len;
   char *token;             /* bearer token or NULL */
   char *db;                /* database name on the server */
   long cache_bytes;
@@ -72,7 +78,9 @@ typedef struct lh_cfg {
 } lh_cfg;
 
 static void lh_cfg_free(lh_cfg *c) {
-  free(c->server);
+  for (int i = 0; i < c->nservers; i++) free(c->servers[i]);
+  free(c->servers);
+  free(c->server_list);
   free(c->token);
   free(c->db);
   memset(c, 0, sizeof *c);
@@ -267,19 +275,72 @@ static int lh_transient(const lh_resp *r) {
   }
 }
 
-/* GET with retries on transient failures within cfg->retry_ms.
- * Returns 0 when an HTTP answer arrived (any status), -1 on transport error. */
-static int lh_http_get(CURL *h, const lh_cfg *c, const char *url, lh_resp *r, unsigned *nreq) {
-  int64_t start = lh_now_ms();
-  long backoff = 50;
-  for (;;) {
-    lh_http_once(h, url, c->timeout_ms, r);
-    if (nreq) (*nreq)++;
-    if (!lh_transient(r)) break;
-    if (lh_now_ms() - start + backoff > c->retry_ms) break;
-    lh_sleep_ms(backoff);
-    backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
+static int lh_resp_code_is(const lh_resp *r, const char *code);
+
+#define LH_FAILBACK_MS 10000   /* retry the preferred server after this long */
+#define LH_RETRY_409 1         /* a lagging server (409 txid_ahead) may catch up: retry */
+
+static void lh_cfg_use(lh_cfg *c, int i) {
+  if (i != c->cur && i != 0) c->failover_ms = lh_now_ms();
+  c->cur = i;
+  c->server = c->servers[i];
+}
+
+/* Before a request: go back to the preferred server some time after a
+ * failover. Returns 1 if this request probes it. */
+static int lh_cfg_failback(lh_cfg *c) {
+  if (c->nservers > 1 && c->cur != 0 && lh_now_ms() - c->failover_ms > LH_FAILBACK_MS) {
+    lh_cfg_use(c, 0);
+    return 1;
   }
+  return 0;
+}
+
+/* An answer that another server may not give: try the next one. */
+static int lh_should_failover(const lh_resp *r, int flags) {
+  if (lh_transient(r)) return 1;
+  if (r->cc != CURLE_OK) return r->cc == CURLE_OPERATION_TIMEDOUT || r->cc == CURLE_COULDNT_RESOLVE_HOST;
+  if ((flags & LH_RETRY_409) && r->status == 409) return 1;
+  return r->status == 404 && lh_resp_code_is(r, LTXW_E_NO_SUCH_DB);
+}
+
+/* GET path (starting with '/') from the configured servers, in rendezvous
+ * order starting at the one in use, retrying transient failures with backoff
+ * within cfg->retry_ms (split between servers). The server that answered
+ * stays in use. Returns 0 when an HTTP answer arrived (any status), -1 on
+ * transport error. */
+static int lh_http_get(CURL *h, lh_cfg *c, const char *path, lh_resp *r, unsigned *nreq, int flags) {
+  int probe = lh_cfg_failback(c);
+  long budget = c->nservers > 1 ? c->retry_ms / c->nservers : c->retry_ms;
+  size_t cap = c->max_server_len + strlen(path) + 1;
+  char *url = malloc(cap);
+  if (!url) {
+    lh_resp_reset(r);
+    r->cc = CURLE_OUT_OF_MEMORY;
+    return -1;
+  }
+  int start_idx = c->cur;
+  for (int k = 0; k < c->nservers; k++) {
+    int idx = (start_idx + k) % c->nservers;
+    snprintf(url, cap, "%s%s", c->servers[idx], path);
+    int64_t start = lh_now_ms();
+    long backoff = 50;
+    long my_budget = (probe && k == 0) ? 0 : budget;
+    for (;;) {
+      lh_http_once(h, url, c->timeout_ms, r);
+      if (nreq) (*nreq)++;
+      int again = lh_transient(r) || ((flags & LH_RETRY_409) && r->cc == CURLE_OK && r->status == 409);
+      if (!again) break;
+      if (lh_now_ms() - start + backoff > my_budget) break;
+      lh_sleep_ms(backoff);
+      backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
+    }
+    if (k == c->nservers - 1 || !lh_should_failover(r, flags)) {
+      lh_cfg_use(c, idx);
+      break;
+    }
+  }
+  free(url);
   return r->cc == CURLE_OK ? 0 : -1;
 }
 
@@ -542,7 +603,7 @@ static void *lh_watcher(void *arg) {
   struct curl_slist *hdrs = NULL;
   CURL *h = lh_curl_new(&sh->cfg, &hdrs);
   char *edb = h ? curl_easy_escape(h, sh->cfg.db, 0) : NULL;
-  size_t ulen = strlen(sh->cfg.server) + (edb ? strlen(edb) : 0) + 128;
+  size_t ulen = sh->cfg.max_server_len + (edb ? strlen(edb) : 0) + 128;
   char *url = malloc(ulen);
   lh_resp r;
   lh_resp_init(&r, LH_MAX_JSON_BODY);
@@ -559,6 +620,7 @@ static void *lh_watcher(void *arg) {
     int stop = sh->stop;
     pthread_mutex_unlock(&sh->mu);
     if (stop) break;
+    lh_cfg_failback(&sh->cfg);
     snprintf(url, ulen, "%s/%s/changes?%s=%016" PRIx64 "&%s=%d", sh->cfg.server, edb, LTXW_Q_SINCE, since, LTXW_Q_WAIT,
              sh->cfg.wait_s);
     if (lh_watch_perform(sh, h, url, (sh->cfg.wait_s + 15) * 1000L, &r) < 0) break;
@@ -574,8 +636,10 @@ static void *lh_watcher(void *arg) {
         ok = 1;
       }
       json_decref(j);
-    } else if (r.cc == CURLE_OK && (r.status == 409 || r.status == 410)) {
-      /* The server is behind us or forgot our TXID: start over from its state. */
+    } else if (r.cc == CURLE_OK && (r.status == 410 || (r.status == 409 && sh->cfg.nservers == 1))) {
+      /* The server forgot our TXID, or (the only server) is behind us, e.g.
+       * restarted on an older replica: start over from its state. With
+       * several servers a 409 is a lagging one: try the next, below. */
       snprintf(url, ulen, "%s/%s", sh->cfg.server, edb);
       if (lh_watch_perform(sh, h, url, sh->cfg.timeout_ms, &r) < 0) break;
       if (r.cc == CURLE_OK && r.status == 200) {
@@ -596,6 +660,11 @@ static void *lh_watcher(void *arg) {
     }
     char msg[LH_ERRLEN], full[LH_ERRLEN + 256];
     lh_describe(&r, msg, sizeof msg);
+    if (sh->cfg.nservers > 1 && (lh_should_failover(&r, LH_RETRY_409) || r.cc != CURLE_OK)) {
+      pthread_mutex_lock(&sh->mu);
+      lh_cfg_use(&sh->cfg, (sh->cfg.cur + 1) % sh->cfg.nservers);
+      pthread_mutex_unlock(&sh->mu);
+    }
     snprintf(full, sizeof full, "watching %s/%s: %s (retrying)", sh->cfg.server, sh->cfg.db, msg);
     pthread_mutex_lock(&sh->mu);
     snprintf(sh->werr, sizeof sh->werr, "%s", full);
@@ -626,6 +695,23 @@ static char *lh_strdup(const char *s) {
   return d;
 }
 
+static int lh_cfg_copy(lh_cfg *d, const lh_cfg *c) {
+  *d = *c;
+  d->servers = NULL;
+  d->nservers = 0;
+  d->server_list = lh_strdup(c->server_list);
+  d->db = lh_strdup(c->db);
+  d->token = lh_strdup(c->token);
+  d->servers = calloc((size_t)c->nservers, sizeof *d->servers);
+  if (!d->server_list || !d->db || (c->token && !d->token) || !d->servers) return -1;
+  for (int i = 0; i < c->nservers; i++) {
+    if (!(d->servers[i] = lh_strdup(c->servers[i]))) return -1;
+    d->nservers = i + 1;
+  }
+  d->server = d->servers[c->cur];
+  return 0;
+}
+
 static void lh_shared_destroy(lh_shared *sh) {
   if (sh->th_ok) {
     pthread_mutex_lock(&sh->mu);
@@ -646,10 +732,10 @@ static void lh_shared_destroy(lh_shared *sh) {
 
 /* Find or create the shared state; a new one starts at the given state. */
 static lh_shared *lh_shared_acquire(const lh_cfg *c, uint64_t txid, uint32_t commit, uint32_t ps) {
-  size_t klen = strlen(c->server) + strlen(c->db) + (c->token ? strlen(c->token) : 0) + 4;
+  size_t klen = strlen(c->server_list) + strlen(c->db) + (c->token ? strlen(c->token) : 0) + 4;
   char *key = malloc(klen);
   if (!key) return NULL;
-  snprintf(key, klen, "%s\n%s\n%s", c->server, c->db, c->token ? c->token : "");
+  snprintf(key, klen, "%s\n%s\n%s", c->server_list, c->db, c->token ? c->token : "");
   pthread_mutex_lock(&lh_reg_mu);
   for (lh_shared *s = lh_reg; s; s = s->next)
     if (strcmp(s->key, key) == 0) {
@@ -663,10 +749,11 @@ static lh_shared *lh_shared_acquire(const lh_cfg *c, uint64_t txid, uint32_t com
   sh->key = key;
   key = NULL;
   sh->refs = 1;
-  sh->cfg = *c;
-  sh->cfg.server = lh_strdup(c->server);
-  sh->cfg.db = lh_strdup(c->db);
-  sh->cfg.token = lh_strdup(c->token);
+  if (lh_cfg_copy(&sh->cfg, c) != 0) {
+    lh_shared_destroy(sh);
+    sh = NULL;
+    goto fail;
+  }
   pthread_mutex_init(&sh->mu, NULL);
   pthread_cond_init(&sh->cv, NULL);
   sh->lru.lnext = sh->lru.lprev = &sh->lru;
@@ -676,7 +763,7 @@ static lh_shared *lh_shared_acquire(const lh_cfg *c, uint64_t txid, uint32_t com
   sh->maxpages = (size_t)c->cache_bytes / sh->page_size;
   if (sh->maxpages < LH_MIN_CACHE_PAGES) sh->maxpages = LH_MIN_CACHE_PAGES;
   sh->multi = curl_multi_init();
-  if (!sh->cfg.server || !sh->cfg.db || (c->token && !sh->cfg.token) || !sh->multi) {
+  if (!sh->multi) {
     lh_shared_destroy(sh);
     sh = NULL;
     goto fail;
@@ -856,7 +943,7 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno
   /* Request target: /db/pages/N or /db/pages?n=a-b,c,... (runs as ranges). */
   const char *url;
   if (n == 1) {
-    url = lh_build_url(f, "%s/%s/pages/%" PRIu32 "?%s=%016" PRIx64, f->cfg.server, f->edb, pgno, LTXW_Q_TXID, txid);
+    url = lh_build_url(f, "/%s/pages/%" PRIu32 "?%s=%016" PRIx64, f->edb, pgno, LTXW_Q_TXID, txid);
   } else {
     char nlist[LH_URL_BUDGET];
     size_t len = 0;
@@ -867,7 +954,7 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno
       char piece[32];
       int pl = j > i ? snprintf(piece, sizeof piece, "%s%" PRIu32 "-%" PRIu32, len ? "," : "", list[i], list[j])
                      : snprintf(piece, sizeof piece, "%s%" PRIu32, len ? "," : "", list[i]);
-      if (len + (size_t)pl + strlen(f->cfg.server) + strlen(f->edb) + 64 >= sizeof nlist) break;
+      if (len + (size_t)pl + f->cfg.max_server_len + strlen(f->edb) + 64 >= sizeof nlist) break;
       memcpy(nlist + len, piece, (size_t)pl);
       len += (size_t)pl;
       used = j + 1;
@@ -875,13 +962,13 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno
     }
     nlist[len] = 0;
     n = used;
-    url = lh_build_url(f, "%s/%s/pages?%s=%s&%s=%016" PRIx64, f->cfg.server, f->edb, LTXW_Q_PAGES, nlist, LTXW_Q_TXID,
+    url = lh_build_url(f, "/%s/pages?%s=%s&%s=%016" PRIx64, f->edb, LTXW_Q_PAGES, nlist, LTXW_Q_TXID,
                        txid);
   }
   if (!url) return SQLITE_IOERR_NOMEM;
   f->resp.body.max = (size_t)n * ps + 1;
   unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq);
+  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, LH_RETRY_409);
   f->requests += nreq;
   f->bytes += f->resp.body.n;
   if (f->resp.cc != CURLE_OK || f->resp.status != 200) {
@@ -1008,11 +1095,11 @@ static int lhCheckReservedLock(sqlite3_file *pf, int *res) {
 
 /* Resolve a TXID on the server (page 1 at that TXID gives its commit). */
 static int lh_resolve_txid(lh_file *f, uint64_t txid, uint32_t *commit) {
-  const char *url = lh_build_url(f, "%s/%s/pages/1?%s=%016" PRIx64, f->cfg.server, f->edb, LTXW_Q_TXID, txid);
+  const char *url = lh_build_url(f, "/%s/pages/1?%s=%016" PRIx64, f->edb, LTXW_Q_TXID, txid);
   if (!url) return SQLITE_NOMEM;
   f->resp.body.max = (size_t)f->sh->page_size + 1;
   unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq);
+  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, 0);
   f->requests += nreq;
   f->bytes += f->resp.body.n;
   if (f->resp.cc != CURLE_OK || f->resp.status != 200) {
@@ -1040,12 +1127,12 @@ static int lh_resolve_txid(lh_file *f, uint64_t txid, uint32_t *commit) {
 static int lh_resolve_time(lh_file *f, const char *when, uint64_t *txid, uint32_t *commit) {
   char *ew = curl_easy_escape(f->h, when, 0);
   if (!ew) return SQLITE_NOMEM;
-  const char *url = lh_build_url(f, "%s/%s?%s=%s", f->cfg.server, f->edb, LTXW_Q_TIME, ew);
+  const char *url = lh_build_url(f, "/%s?%s=%s", f->edb, LTXW_Q_TIME, ew);
   curl_free(ew);
   if (!url) return SQLITE_NOMEM;
   f->resp.body.max = LH_MAX_JSON_BODY;
   unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq);
+  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, 0);
   f->requests += nreq;
   f->bytes += f->resp.body.n;
   if (f->resp.cc != CURLE_OK || f->resp.status != 200) {
@@ -1230,6 +1317,73 @@ static int lh_parse_long(const char *s, long lo, long hi, long *out) {
   return 0;
 }
 
+static uint64_t lh_hash(const char *a, const char *b) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a splitmix64 finish */
+  for (const char *p = a; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  h = (h ^ '\n') * 1099511628211ULL;
+  for (const char *p = b; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
+/* server_list "URL[,URL...]" -> servers[] in rendezvous order for db. */
+static int lh_parse_servers(lh_cfg *c, char *err, size_t errn) {
+  size_t cnt = 1;
+  for (const char *p = c->server_list; *p; p++) cnt += *p == ',';
+  if (cnt > 32) {
+    snprintf(err, errn, "too many servers (at most 32)");
+    return -1;
+  }
+  c->servers = calloc(cnt, sizeof *c->servers);
+  uint64_t score[32];
+  if (!c->servers) goto nomem;
+  const char *p = c->server_list;
+  while (p) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    while (len && (*p == ' ')) p++, len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '/')) len--;
+    if (len) {
+      char *u = malloc(len + 1);
+      if (!u) goto nomem;
+      memcpy(u, p, len);
+      u[len] = 0;
+      if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+        snprintf(err, errn, "server '%s' must start with http:// or https://", u);
+        free(u);
+        return -1;
+      }
+      /* insert sorted by descending score (ties: by URL) */
+      uint64_t sc = lh_hash(u, c->db);
+      int i = c->nservers;
+      while (i > 0 && (score[i - 1] < sc || (score[i - 1] == sc && strcmp(c->servers[i - 1], u) > 0))) {
+        c->servers[i] = c->servers[i - 1];
+        score[i] = score[i - 1];
+        i--;
+      }
+      c->servers[i] = u;
+      score[i] = sc;
+      c->nservers++;
+      if (len > c->max_server_len) c->max_server_len = len;
+    }
+    p = comma ? comma + 1 : NULL;
+  }
+  if (c->nservers == 0) {
+    snprintf(err, errn, "no server URL in '%s'", c->server_list);
+    return -1;
+  }
+  c->cur = 0;
+  c->server = c->servers[0];
+  return 0;
+nomem:
+  snprintf(err, errn, "out of memory");
+  return -1;
+}
+
 static int lh_cfg_load(lh_cfg *c, const char *zName, char *err, size_t errn) {
   memset(c, 0, sizeof *c);
   c->cache_bytes = LH_DEFAULT_CACHE_BYTES;
@@ -1246,16 +1400,7 @@ static int lh_cfg_load(lh_cfg *c, const char *zName, char *err, size_t errn) {
     snprintf(err, errn, "no server: add server=http://HOST:PORT to the URI or set LTXHTTP_SERVER");
     return -1;
   }
-  if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
-    snprintf(err, errn, "server '%s' must start with http:// or https://", v);
-    return -1;
-  }
-  c->server = lh_strdup(v);
-  if (!c->server) goto nomem;
-  size_t sl = strlen(c->server);
-  while (sl > 0 && c->server[sl - 1] == '/') c->server[--sl] = 0;
-  v = lh_param(zName, "token", "LTXHTTP_TOKEN");
-  if (v && !(c->token = lh_strdup(v))) goto nomem;
+  if (!(c->server_list = lh_strdup(v))) goto nomem;
   v = zName ? sqlite3_uri_parameter(zName, "db") : NULL;
   if (!v || !*v) {
     const char *slash = zName ? strrchr(zName, '/') : NULL;
@@ -1266,6 +1411,9 @@ static int lh_cfg_load(lh_cfg *c, const char *zName, char *err, size_t errn) {
     return -1;
   }
   if (!(c->db = lh_strdup(v))) goto nomem;
+  if (lh_parse_servers(c, err, errn) != 0) return -1;
+  v = lh_param(zName, "token", "LTXHTTP_TOKEN");
+  if (v && !(c->token = lh_strdup(v))) goto nomem;
 #define LH_NUM(uri, env, lo, hi, field)                                                                     \
   if ((v = lh_param(zName, uri, env)) != NULL) {                                                          \
     if (lh_parse_long(v, lo, hi, &x) != 0) {                                                              \
@@ -1309,18 +1457,18 @@ static int lhOpen(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, in
     snprintf(err, sizeof err, "out of memory");
     goto fail;
   }
-  const char *url = lh_build_url(f, "%s/%s", f->cfg.server, f->edb);
+  const char *url = lh_build_url(f, "/%s", f->edb);
   if (!url) {
     snprintf(err, sizeof err, "out of memory");
     goto fail;
   }
   unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq);
+  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, 0);
   f->requests += nreq;
   if (f->resp.cc != CURLE_OK) {
     char d[LH_ERRLEN];
     lh_describe(&f->resp, d, sizeof d);
-    snprintf(err, sizeof err, "cannot reach server %s for %s: %s", f->cfg.server, f->cfg.db, d);
+    snprintf(err, sizeof err, "cannot reach server %s for %s: %s", f->cfg.server_list, f->cfg.db, d);
     goto fail;
   }
   if (f->resp.status != 200) {
@@ -1368,7 +1516,7 @@ static int lhOpen(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, in
   f->base.pMethods = &lh_io;
   return SQLITE_OK;
 fail:
-  lh_log(f->cfg.log || !f->cfg.server, rc, err);
+  lh_log(f->cfg.log, rc, err);
   lhClose(pf);
   return rc;
 }

@@ -14,6 +14,9 @@ Checks:
  5. a pinned TXID that the (restarted) server can no longer restore fails
     with SQLITE_IOERR / LTXHTTP_IOERR_TXID_GONE and a clear message, and
     'latest' works again afterwards;
+ 6. with server=A,B both connections prefer the same server (rendezvous
+    hashing, whatever the order given); when it stops, reads and opens fail
+    over to the other;
  4. server stopped: a read needing the server fails with a clear error
     (SQLITE_IOERR, message in PRAGMA ltxhttp_error) and a new open fails
     fast; after a restart on the same port, reads resume on both the old and
@@ -165,7 +168,36 @@ try:
     ck.eq(c.execute("PRAGMA ltxhttp_txid='latest'").fetchone()[0], states[-1]["txid"], "back to latest after gone")
     ck.ok(V.dump(c) == V.state_dump(states[-1]["source"]), "latest contents after gone")
     c.close()
+    srv.stop()
+
+    # ---- 6: several servers: rendezvous choice and failover
+    a = V.Server(dbs={"fo.db": harness.vec(ch["root"])})
+    b = V.Server(dbs={"fo.db": harness.vec(ch["root"])})
+    extra_srv = [a, b]
+    a.wait_db("fo.db")
+    b.wait_db("fo.db")
+    c1 = V.connect(f"{a.url},{b.url}", "fo.db", readahead=0, retry_ms=400)
+    c2 = V.connect(f"{b.url},{a.url}/", "fo.db", readahead=0, retry_ms=400)
+    p1 = c1.execute("PRAGMA ltxhttp_server").fetchone()[0]
+    p2 = c2.execute("PRAGMA ltxhttp_server").fetchone()[0]
+    ck.ok(p1 == p2 and p1 in (a.url + "/fo.db", b.url + "/fo.db"), f"same preferred server whatever the order: {p1} {p2}")
+    pref, spare = (a, b) if p1.startswith(a.url + "/") else (b, a)
+    pref.stop()
+    try:
+        ok = V.dump(c1) == V.state_dump(states[-1]["source"])
+    except Exception as e:
+        ok = False
+        print("failover read error:", e)
+    ck.ok(ok, "reads fail over to the other server")
+    ck.eq(c1.execute("PRAGMA ltxhttp_server").fetchone()[0], spare.url + "/fo.db", "now on the other server")
+    c3 = V.connect(f"{a.url},{b.url}", "fo.db", retry_ms=400)
+    ck.ok(V.dump(c3) == V.state_dump(states[-1]["source"]), "open fails over too")
+    for x in (c1, c2, c3):
+        x.close()
+    spare.stop()
 finally:
+    for x in locals().get("extra_srv", []):
+        x.stop()
     if srv:
         srv.stop()
     shutil.rmtree(work, ignore_errors=True)
