@@ -82,7 +82,14 @@ static void stats_parse_text(stats *s, const char *t) {
             name[n] = 0;
             while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || (*p >= '0' && *p <= '9'))
                 p++;
-            while (*p == ' ' || *p == '=' || *p == ':' || *p == '"' || *p == '\t') p++;
+            if (*p == '"') p++; /* closing quote of a JSON key */
+            while (*p == ' ' || *p == '=' || *p == ':' || *p == '\t') p++;
+            if (*p == '"') { /* a string value (e.g. a hex TXID): skip it */
+                p++;
+                while (*p && *p != '"') p++;
+                if (*p) p++;
+                continue;
+            }
             if ((*p >= '0' && *p <= '9') || *p == '-') {
                 char *end;
                 double v = strtod(p, &end);
