@@ -176,6 +176,14 @@ int ltxdb_state(const ltxdb *d)
 static void record_error(ltxdb *d, const char *event, const char *msg)
 {
     char q[600];
+    /* the same error on every poll is logged once a minute */
+    pthread_rwlock_rdlock(&d->lock);
+    int repeat = strcmp(d->last_error, msg) == 0 && now_ms() - d->last_error_ms < 60000;
+    pthread_rwlock_unlock(&d->lock);
+    if (repeat) {
+        logf_(LOG_DEBUG, event, "db=%s repeated=1 error=%s", d->name, log_q(q, sizeof q, msg));
+        return;
+    }
     logf_(LOG_ERROR, event, "db=%s error=%s", d->name, log_q(q, sizeof q, msg));
     pthread_rwlock_wrlock(&d->lock);
     snprintf(d->last_error, sizeof d->last_error, "%s", msg);

@@ -1,7 +1,7 @@
 # ltxpaged: unit tests of the page index and cache (cmocka), integration
 # tests that run the real binary on loopback (Python + curl).
 if(TARGET ltxserver)
-  foreach(t cache vindex)
+  foreach(t cache vindex parse)
     add_executable(test_server_${t} ${CMAKE_CURRENT_SOURCE_DIR}/test_server_${t}.c)
     target_link_libraries(test_server_${t} PRIVATE ltxserver PkgConfig::CMOCKA)
     add_test(NAME server_unit_${t} COMMAND test_server_${t})

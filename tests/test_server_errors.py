@@ -10,10 +10,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_server_common import H, Server, chain, curl, jget  # noqa: E402
@@ -190,7 +192,24 @@ try:
     st, j = jget(srv.base + "/admin/status")
     ck.eq((j or {}).get("cache", {}).get("max_bytes"), 1 << 20, "LTXPAGED_CACHE_SIZE=1M")
     ck.eq((j or {}).get("server", {}).get("poll_interval_ms"), 250, "LTXPAGED_POLL_INTERVAL=250ms")
-    srv.stop()
+    # SIGINT while a long-poll waits: the poll is answered, the exit is clean
+    lp = {}
+
+    def longpoll():
+        t0 = time.time()
+        lp["r"] = jget(srv.base + "/env.db/changes?since=9&wait=30")
+        lp["dt"] = time.time() - t0
+
+    th = threading.Thread(target=longpoll)
+    th.start()
+    time.sleep(0.5)
+    t0 = time.time()
+    srv.p.send_signal(signal.SIGINT)
+    th.join(10)
+    rc = srv.stop()
+    ck.eq(rc, 0, "clean exit on SIGINT")
+    ck.ok(time.time() - t0 < 5, f"shutdown took {time.time() - t0:.2f}s with a long-poll pending")
+    ck.eq((lp.get("r") or (0, None))[0], 200, "pending long-poll answered at shutdown")
     log = open(srv.log_path, errors="replace").read()
     ck.ok("event=auth_open" in log, "open server says so in the log")
     srv = None
