@@ -500,14 +500,15 @@ static void lh_log(int log, int rc, const char *msg) {
   if (log) fprintf(stderr, "ltxhttp: %s\n", msg);
 }
 
-/* Apply a /changes answer (or a status after a reset). Caller holds mu. */
-static void lh_apply_changes(lh_shared *sh, uint64_t since, json_t *j) {
+/* Apply a /changes answer (or a status after a reset). Caller holds mu.
+ * Returns 1 if anything changed. */
+static int lh_apply_changes(lh_shared *sh, uint64_t since, json_t *j) {
   uint64_t txid;
   uint32_t commit, ps;
-  if (lh_parse_state(j, &txid, &commit, &ps) != 0) return;
+  if (lh_parse_state(j, &txid, &commit, &ps) != 0) return 0;
   json_t *reset = json_object_get(j, "reset");
   int is_reset = json_is_true(reset) || since != sh->known || txid < since;
-  if (!is_reset && txid == since) return; /* long-poll timed out, nothing new */
+  if (!is_reset && txid == since) return 0; /* long-poll timed out, nothing new */
   if (is_reset) {
     lh_cache_clear(sh);
     sh->resets++;
@@ -542,6 +543,7 @@ static void lh_apply_changes(lh_shared *sh, uint64_t since, json_t *j) {
   (void)ps; /* the page size is fixed when the shared state is created */
   sh->updates++;
   pthread_cond_broadcast(&sh->cv);
+  return 1;
 }
 
 /* Run one request on the watcher's multi handle; returns -1 if stopped. */
@@ -623,16 +625,23 @@ static void *lh_watcher(void *arg) {
     lh_cfg_failback(&sh->cfg);
     snprintf(url, ulen, "%s/%s/changes?%s=%016" PRIx64 "&%s=%d", sh->cfg.server, edb, LTXW_Q_SINCE, since, LTXW_Q_WAIT,
              sh->cfg.wait_s);
+    int64_t t0 = lh_now_ms();
     if (lh_watch_perform(sh, h, url, (sh->cfg.wait_s + 15) * 1000L, &r) < 0) break;
     int ok = 0;
     if (r.cc == CURLE_OK && r.status == 200) {
       json_t *j = json_loadb((const char *)r.body.p, r.body.n, 0, NULL);
       if (j && json_is_object(j)) {
         pthread_mutex_lock(&sh->mu);
-        lh_apply_changes(sh, since, j);
+        int changed = lh_apply_changes(sh, since, j);
         sh->werr[0] = 0;
         sh->werr_logged = 0;
+        /* Nothing new and no long poll (a server that does not wait): don't spin. */
+        int stopped = !changed && lh_now_ms() - t0 < 100 && lh_watch_pause(sh, 250);
         pthread_mutex_unlock(&sh->mu);
+        if (stopped) {
+          json_decref(j);
+          break;
+        }
         ok = 1;
       }
       json_decref(j);
@@ -749,14 +758,14 @@ static lh_shared *lh_shared_acquire(const lh_cfg *c, uint64_t txid, uint32_t com
   sh->key = key;
   key = NULL;
   sh->refs = 1;
+  pthread_mutex_init(&sh->mu, NULL);
+  pthread_cond_init(&sh->cv, NULL);
+  sh->lru.lnext = sh->lru.lprev = &sh->lru;
   if (lh_cfg_copy(&sh->cfg, c) != 0) {
     lh_shared_destroy(sh);
     sh = NULL;
     goto fail;
   }
-  pthread_mutex_init(&sh->mu, NULL);
-  pthread_cond_init(&sh->cv, NULL);
-  sh->lru.lnext = sh->lru.lprev = &sh->lru;
   sh->known = txid;
   sh->commit = commit;
   sh->page_size = ps ? ps : 4096;
