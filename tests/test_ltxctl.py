@@ -177,6 +177,11 @@ def verify_vectors(tmp):
     rc, so, se = run("verify", leg)
     C.eq(rc, 1, "verify legacy v1 file fails")
     C.ok("unsupported_version" in so and os.path.basename(leg) in so, f"legacy: reason named ({so.strip()})")
+    rc, so, se = run("inspect", leg, "--json")
+    C.eq(rc, 1, "inspect legacy v1 file fails")
+    j = json.loads(so)
+    C.ok(j["error_code"] == "unsupported_version" and not j["checksum_ok"], f"inspect legacy: error code ({j.get('error_code')})")
+    C.eq(j["size"], M["legacy"][0]["size"], "inspect legacy: size")
 
 
 def corrupt_cases(tmp):
@@ -343,6 +348,42 @@ def overwrite_and_usage(tmp):
     shutil.rmtree(rep)
 
 
+def progress_on_tty(tmp):
+    """Progress goes to stderr only when it is a terminal (threshold lowered by env)."""
+    import pty
+    import select
+    ch = M["chains"][0]
+    rep = os.path.join(tmp, "prog")
+    harness.copy_replica(ch["root"], rep)
+    out = os.path.join(tmp, "prog.db")
+    env = dict(os.environ, LTXCTL_PROGRESS_AFTER_MS="0")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([LTXCTL, "restore", rep, out], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=slave, env=env)
+    os.close(slave)
+    got = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 10)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    p.wait(timeout=30)
+    os.close(master)
+    text = got.decode("utf-8", "replace")
+    C.eq(p.returncode, 0, "restore with a terminal on stderr")
+    C.ok("restore: file 3/3" in text, f"progress line on a terminal ({text!r})")
+    os.unlink(out)
+    rc, so, se = run("restore", rep, out, env={"LTXCTL_PROGRESS_AFTER_MS": "0"})
+    C.ok(rc == 0 and "restore: file" not in se, f"no progress when stderr is not a terminal ({se!r})")
+    shutil.rmtree(rep)
+
+
 def multi_db(tmp):
     """A root holding several databases (<root>/<db>/ltx/...), as ltxpaged serves."""
     root = os.path.join(tmp, "multi")
@@ -412,7 +453,7 @@ def main():
     try:
         for name, fn in (("inspect", inspect_vectors), ("verify", lambda: verify_vectors(tmp)),
                          ("corrupt", lambda: corrupt_cases(tmp)), ("overwrite", lambda: overwrite_and_usage(tmp)),
-                         ("multi-db", lambda: multi_db(tmp)),
+                         ("multi-db", lambda: multi_db(tmp)), ("progress", lambda: progress_on_tty(tmp)),
                          ("restore plans", lambda: restore_plans(tmp)), ("chains", lambda: restore_chains(tmp)),
                          ("s3", lambda: s3_cases(tmp))):
             before = C.failures

@@ -369,14 +369,25 @@ int restore_load_file(objstore *s, const char *db, const ltx_fileinfo *f, int fd
 
 typedef struct {
     int on;
-    double start, last;
+    double start, last, after;
     int printed;
 } progress;
+
+/* Shown once the restore has run for `after` seconds (1 s; the environment
+ * variable LTXCTL_PROGRESS_AFTER_MS overrides it), at most 5 times a second. */
+static void progress_init(progress *p, int on) {
+    memset(p, 0, sizeof *p);
+    p->on = on;
+    p->start = now_s();
+    p->after = 1.0;
+    const char *v = getenv("LTXCTL_PROGRESS_AFTER_MS");
+    if (v && *v) p->after = atof(v) / 1000.0;
+}
 
 static void progress_show(progress *p, size_t i, size_t n, uint64_t bytes, int final) {
     if (!p->on) return;
     double t = now_s();
-    if (!final && (t - p->start < 1.0 || t - p->last < 0.2)) return;
+    if (!final && (t - p->start < p->after || (p->printed && t - p->last < 0.2))) return;
     if (final && !p->printed) return;
     p->last = t;
     p->printed = 1;
@@ -389,7 +400,8 @@ int restore_apply(objstore *s, const char *db, const ltx_fileinfo *plan, size_t 
                   const restore_opts *o, restore_result *r, char *err, size_t errlen) {
     restore_result res;
     memset(&res, 0, sizeof res);
-    progress pr = {.on = o->progress, .start = now_s()};
+    progress pr;
+    progress_init(&pr, o->progress);
     char disp[PATH_MAX + 64];
     if (plan_n == 0) {
         seterr(err, errlen, "restore plan is empty");
