@@ -300,6 +300,44 @@ def errors(c, tmp):
     c.eq(ltx.level_files(bad, 1), [], "no L1 file from a corrupt input")
 
 
+def ladder_live(c, tmp):
+    """The ladder as a daemon: short windows, a live writer and replicator."""
+    db = os.path.join(tmp, "ladder.db")
+    rep = os.path.join(tmp, "rep-ladder")
+    w = Writer(db, "wal")
+    try:
+        w.cmd("batch 0")
+        c.eq(ltxctl("replicate", db, rep, "--once").returncode, 0, "ladder: first file")
+        with harness.Proc([LTXCTL, "replicate", db, rep, "--interval", "100ms"]) as rp, \
+                harness.Proc([LTXCTL, "compact", rep, "--ladder", "--intervals", "1s,2s,3s",
+                              "--l0-retention", "1ms"]) as cp:
+            t_end = time.time() + 4.5
+            i = 1
+            while time.time() < t_end:
+                w.cmd(f"batch {i}")
+                i += 1
+                time.sleep(0.3)
+            time.sleep(0.3)
+            c.eq(rp.stop(), 0, "ladder: replicate stopped")
+            time.sleep(1.1)  # one more L1 window after the last L0 file
+            c.eq(cp.stop(), 0, f"ladder: compactor stopped cleanly ({ltx.read(cp.log_path)[-300:]!r})")
+        l1, l2, l3 = (ltx.level_files(rep, k) for k in (1, 2, 3))
+        c.ok(len(l1) >= 3, f"ladder: several L1 files ({len(l1)})")
+        c.ok(len(l2) >= 1 and len(l3) >= 1, f"ladder: L2 ({len(l2)}) and L3 ({len(l3)}) files")
+        c.ok(all(l1[k + 1][0] == l1[k][1] + 1 for k in range(len(l1) - 1)), "ladder: L1 is a contiguous chain")
+        l0 = ltx.level_files(rep, 0)
+        c.ok(l1 and l0 and l0[0][0] > 1, f"ladder: retention removed old L0 files (first left {l0[0][0] if l0 else None})")
+        r = ltxctl("compact", rep, "--ladder", "--once")
+        c.eq(r.returncode, 0, "ladder: final pass")
+        want = byte_copy(db, w, os.path.join(tmp, "ladder-copy.db"))
+        c.eq(restore(rep, os.path.join(tmp, "ladder-r.db")), want, "ladder: restore equals the database")
+        if has_verify():
+            r = ltxctl("verify", rep)
+            c.eq(r.returncode, 0, f"ladder: verify ({r.stderr[-300:]})")
+    finally:
+        w.close()
+
+
 def main():
     c = harness.Checker("writer")
     tmp = tempfile.mkdtemp(prefix="ltxwriter-")
@@ -308,6 +346,7 @@ def main():
         run_mode(c, tmp, "wal", True)
         run_mode(c, tmp, "delete", False)
         errors(c, tmp)
+        ladder_live(c, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     c.done()

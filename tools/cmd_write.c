@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ltxctl.h"
 #include "writer_store.h"
@@ -82,6 +83,12 @@ typedef struct {
 
 static int db_open(writer *w) {
     int rc = sqlite3_open_v2(w->path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK && access(w->path, F_OK) == 0) {
+        /* no write permission: a read-only connection still reads consistently */
+        sqlite3_close(w->db);
+        w->db = NULL;
+        rc = sqlite3_open_v2(w->path, &w->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    }
     if (rc != SQLITE_OK) {
         fprintf(stderr, "ltxctl: cannot open database %s: %s\n", w->path,
                 w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
@@ -486,6 +493,21 @@ static int parse_intervals(const char *s, int64_t iv[3]) {
     return k == 3 ? 0 : -1;
 }
 
+/* Newest CreatedAt in a level (0 if empty or unreadable). */
+static int64_t newest_created(objstore *st, int level) {
+    ltx_fileinfo *f = NULL;
+    size_t n = 0;
+    obj_error oe;
+    memset(&oe, 0, sizeof oe);
+    int64_t m = 0;
+    if (objstore_list_level(st, WR_DB, level, 0, &f, &n, &oe) == OBJ_OK)
+        for (size_t i = 0; i < n; i++)
+            if (f[i].created_ms > m)
+                m = f[i].created_ms;
+    free(f);
+    return m;
+}
+
 static int retention_pass(objstore *st, int64_t ret_ms) {
     int deleted = 0;
     if (ret_ms <= 0)
@@ -600,6 +622,10 @@ int cmd_compact(int argc, char **argv) {
             if (t <= last_tick[l])
                 continue;
             last_tick[l] = t;
+            /* Litestream's rule: skip when the destination already has a
+             * file made in this window (another compactor, or a restart). */
+            if (newest_created(st, l + 1) >= t)
+                continue;
             if (wr_compact_level(st, l + 1, &wrote) == 0 && wrote && l == 0 && ret_ms > 0) {
                 retention_pass(st, ret_ms);
                 last_ret = now;
