@@ -162,7 +162,7 @@ typedef struct {
     uint32_t page_size;
 } hash_ctx;
 
-static int hash_page2(void *vctx, uint32_t pgno, const uint8_t *page) {
+static int hash_page(void *vctx, uint32_t pgno, const uint8_t *page) {
     (void)pgno;
     hash_ctx *c = vctx;
     if (c->ph->n >= c->ph->cap) return 1;
@@ -241,7 +241,7 @@ int cmd_inspect(int argc, char **argv) {
             return 1;
         }
         hash_ctx hc = {.ph = &ph, .page_size = h.page_size};
-        frc = ltx_file_decode(buf, len, hash_page2, &hc, &info, &fe);
+        frc = ltx_file_decode(buf, len, hash_page, &hc, &info, &fe);
     } else {
         fe = he;
     }
