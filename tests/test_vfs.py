@@ -5,8 +5,8 @@ Checks:
  1. every chain in manifest.json: at every state's TXID (PRAGMA ltxhttp_txid=T)
     integrity_check is ok and every table equals states/<source>; the latest
     TXID is the last state's; a TXID beyond the chain is a clear error;
- 2. main-4096 and ps512 served from replicas truncated at each T (one server,
-    one database per T): the latest view equals state T;
+ 2. every chain served from replicas truncated at each T (one server per
+    chain, one database per T): the latest view equals state T;
  3. PRAGMA ltxhttp_time=<state timestamp> reaches that state's TXID;
     'latest' returns; URI txid= opens in the past;
  4. the sqlite3 CLI (.load, .open URI) reads the same answers, refuses
@@ -223,8 +223,8 @@ print(sqlite3.connect("file:main-4096.db?vfs=ltxhttp&server={srv.url}", uri=True
     srv.stop()
 
     # ---- 2. servers started on replicas truncated at each T
-    for name in ("main-4096", "ps512"):
-        ch = V.chain(name)
+    for ch in V.chains():
+        name = ch["name"]
         root = os.path.join(work, f"trunc-{name}")
         for st in ch["states"]:
             V.build_replica(ch, os.path.join(root, f"t{st['txid']}.db"), max_txid=V.txid_int(st["txid"]))
