@@ -485,6 +485,29 @@ static void test_range_ignored(void **state) {
     objstore_close(s);
 }
 
+/* One listing and one ranged GET to the recording proxy, with a session
+ * token; the .py checks the request lines and headers it saw. Also: the
+ * endpoint given as a URL parameter (Litestream style) wins over the env. */
+static void test_wire_record(void **state) {
+    (void)state;
+    setenv("AWS_SESSION_TOKEN", "session-token-value", 1);
+    char u[400];
+    snprintf(u, sizeof u, "s3://record/replicas?endpoint=%s&forcePathStyle=true", fault);
+    objstore *s = open_s3(u, NULL);
+    unsetenv("AWS_SESSION_TOKEN");
+    obj_error e;
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, "app.db", 0, 5, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    ltx_fileinfo f = {.level = 0, .min_txid = 2, .max_txid = 2};
+    uint8_t b[50];
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 100, 50, b, &e), OBJ_NOT_FOUND);
+    assert_non_null(strstr(e.msg, "NoSuchKey"));
+    assert_null(strstr(e.msg, "session-token-value"));
+    objstore_close(s);
+}
+
 struct thr {
     objstore *s;
     int failures;
@@ -610,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_reads),           cmocka_unit_test(test_write_delete),
         cmocka_unit_test(test_retry_then_success), cmocka_unit_test(test_retries_stop),
         cmocka_unit_test(test_no_retry_on_4xx), cmocka_unit_test(test_range_ignored),
+        cmocka_unit_test(test_wire_record),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

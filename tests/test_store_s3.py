@@ -15,6 +15,7 @@ Proxy behaviour is chosen by the bucket name in the (path-style) request:
   slow    answers after 2 s
   deny    403 AccessDenied
   norange proxied with the Range header removed (server sends 200 + all)
+  record  requests are recorded (checked here afterwards): empty listing / 404
 """
 import concurrent.futures
 import http.client
@@ -41,6 +42,7 @@ class FaultProxy(http.server.ThreadingHTTPServer):
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
         self.counts = {}
+        self.recorded = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", harness.free_port()), Handler)
 
@@ -65,6 +67,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path
         mode = path.split("?")[0].split("/")[1]
         rest = path[len("/" + mode):]
+        if mode == "record":
+            with self.server.lock:
+                self.server.recorded.append((self.command, path, {k.lower(): v for k, v in self.headers.items()}))
+            if "list-type=2" in path:
+                return self._reply(200, b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+                                        b'<IsTruncated>false</IsTruncated></ListBucketResult>')
+            return self._reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
         if mode == "down":
             return self._reply(503, b"<Error><Code>SlowDown</Code></Error>")
         if mode == "deny":
@@ -153,6 +162,30 @@ def main():
         print(r.stdout + r.stderr, flush=True)
         print(f"test_store_s3 ran in {time.time() - t0:.1f}s", flush=True)
         chk.eq(r.returncode, 0, "test_store_s3 exit status")
+
+        # What went over the wire to the recording proxy.
+        rec = proxy.recorded
+        chk.eq(len(rec), 2, "requests seen by the recording proxy")
+        if len(rec) == 2:
+            (m1, p1, h1), (m2, p2, h2) = rec
+            chk.eq(m1, "GET", "list method")
+            chk.eq(p1, "/record/?list-type=2&prefix=replicas%2Fapp.db%2F0000%2F&start-after="
+                       "replicas%2Fapp.db%2F0000%2F0000000000000004-ffffffffffffffff.ltx",
+                   "ListObjectsV2 request line (encoded prefix and start-after)")
+            chk.eq(h1.get("x-amz-security-token"), "session-token-value", "session token header")
+            auth = h1.get("authorization", "")
+            chk.ok(auth.startswith("AWS4-HMAC-SHA256 Credential=testing/") and "/us-east-1/s3/aws4_request" in auth,
+                   f"authorization credential scope: {auth[:90]}")
+            chk.ok("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token," in auth,
+                   f"signed headers of a listing: {auth}")
+            chk.eq(h1.get("x-amz-content-sha256"), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                   "payload hash of a bodyless request")
+            chk.ok(len(h1.get("x-amz-date", "")) == 16 and h1["x-amz-date"].endswith("Z"), "x-amz-date format")
+            chk.eq(p2, "/record/replicas/app.db/0000/0000000000000002-0000000000000002.ltx", "object path")
+            chk.eq(h2.get("range"), "bytes=100-149", "Range header")
+            chk.ok("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date;x-amz-security-token," in
+                   h2.get("authorization", ""), "range is signed")
+            chk.eq(h2.get("host"), "127.0.0.1:%d" % proxy.server_address[1], "Host header (path style)")
 
         # What the C side wrote, seen through boto3.
         h = c.head_object(Bucket=BUCKET, Key="replicas/meta.db/0001/0000000000000010-0000000000000020.ltx")
