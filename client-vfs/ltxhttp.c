@@ -36,6 +36,7 @@ SQLITE_EXTENSION_INIT1
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Error messages are cut to fixed buffers on purpose. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -821,6 +822,7 @@ typedef struct lh_file {
   size_t urlcap;
   lh_resp resp;
   int lock;
+  pid_t pid;               /* process that opened it (no use across fork) */
   uint64_t pin_txid;       /* valid while lock >= SHARED */
   uint32_t pin_commit;
   int fixed;               /* time travel: next transactions use fixed_txid */
@@ -1075,6 +1077,9 @@ static int lhFileSize(sqlite3_file *pf, sqlite3_int64 *size) {
 static int lhLock(sqlite3_file *pf, int level) {
   lh_file *f = (lh_file *)pf;
   if (level > SQLITE_LOCK_SHARED) return SQLITE_READONLY;
+  if (f->pid != getpid()) /* the watcher thread did not survive fork(): data would go stale */
+    return lh_fail(f, SQLITE_IOERR_LOCK, "connection to %s opened in process %ld used in process %ld after fork(); open "
+                   "it again in this process", f->cfg.db, (long)f->pid, (long)getpid());
   if (level == SQLITE_LOCK_SHARED && f->lock < SQLITE_LOCK_SHARED) {
     if (f->fixed) {
       f->pin_txid = f->fixed_txid;
@@ -1522,6 +1527,7 @@ static int lhOpen(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, in
     goto fail;
   }
   if (pOutFlags) *pOutFlags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
+  f->pid = getpid();
   f->base.pMethods = &lh_io;
   return SQLITE_OK;
 fail:

@@ -91,6 +91,32 @@ try:
     ck.ok(s["watch_updates"] >= len(states) - first, f"watcher applied updates ({s['watch_updates']})")
     ck.ok(s["hits"] > 0 and s["requests"] > 0 and s["bytes"] > 0, "stats count hits, requests, bytes")
     ck.eq(s["connections"], 2, "two connections share one cache")
+    # No round trip per transaction, and SQLite keeps its own page cache while
+    # the TXID is unchanged (only the 16-byte header check reaches the VFS).
+    s0 = json.loads(reader.execute("PRAGMA ltxhttp_stats").fetchone()[0])
+    for _ in range(50):
+        reader.execute("SELECT count(*) FROM posts").fetchall()
+    s1 = json.loads(reader.execute("PRAGMA ltxhttp_stats").fetchone()[0])
+    ck.eq(s1["requests"] - s0["requests"], 0, "50 unchanged transactions: no HTTP request")
+    ck.ok(s1["hits"] - s0["hits"] <= 60, f"50 unchanged transactions: SQLite kept its cache ({s1['hits'] - s0['hits']} VFS page reads)")
+    # Across fork() a connection refuses to work (its watcher is gone).
+    r, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            reader.execute("SELECT count(*) FROM posts").fetchall()
+            os.write(wfd, b"worked")
+        except Exception as e:
+            os.write(wfd, str(e).encode()[:200])
+        os._exit(0)
+    os.close(wfd)
+    os.waitpid(pid, 0)
+    msg = os.read(r, 300).decode()
+    os.close(r)
+    ck.ok(msg != "worked" and "disk I/O error" in msg, f"use after fork() is refused: {msg!r}")
+    ck.eq(reader.execute("SELECT count(*) FROM posts").fetchone()[0],
+          V.local_state(states[-1]["source"]).execute("SELECT count(*) FROM posts").fetchone()[0],
+          "parent connection still works after a fork")
     # Sequential scan through a cold connection uses read-ahead batches.
     third = V.connect(srv.url, "app.db", cache_size="64K")  # shares the existing cache (first opener's size)
     third.close()
