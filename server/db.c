@@ -50,6 +50,7 @@ struct ltxdb {
     int64_t last_poll_ok_ms;   /* wall clock */
     int64_t next_poll;         /* mono */
     int64_t next_levels;       /* mono */
+    int64_t next_bridge;       /* mono: while stalled, retry bridging this often */
     struct {
         uint64_t files, max_txid;
     } levels[NLEVELS];
@@ -726,11 +727,18 @@ static void poll_live(ltxdb *d)
             continue;
         }
         if (f->min_txid > pos + 1) {
+            /* a gap: bridge from L1+ (listing every level), at most once
+             * per l1 interval while it stays stalled */
+            if (ltxdb_state(d) == DB_STALLED && mono_ms() < d->next_bridge) {
+                stalled = 2;
+                break;
+            }
             int b = bridge(d, pos, why, sizeof why);
             if (b == 1) {
                 pos = atomic_load(&d->cur_txid);
                 continue;
             }
+            d->next_bridge = mono_ms() + d->srv->cfg.l1_interval_ms;
             if (b == 0)
                 stalled = 1;
             else
@@ -756,7 +764,9 @@ static void poll_live(ltxdb *d)
         i++;
     }
     free(files);
-    if (stalled) {
+    if (stalled == 2) {
+        /* still stalled; reason unchanged */
+    } else if (stalled) {
         set_state(d, DB_STALLED, why);
     } else if (!failed) {
         pthread_rwlock_wrlock(&d->lock);
