@@ -3,6 +3,12 @@ if(TARGET ltxhttp_static)
   add_executable(test_vfs_driver ${CMAKE_CURRENT_SOURCE_DIR}/test_vfs_driver.c)
   target_link_libraries(test_vfs_driver PRIVATE ltxhttp_static PkgConfig::SQLITE3 Threads::Threads)
 
+  # Unit tests of the VFS internals (includes client-vfs/ltxhttp.c).
+  add_executable(test_vfs_unit ${CMAKE_CURRENT_SOURCE_DIR}/test_vfs_unit.c)
+  target_link_libraries(test_vfs_unit PRIVATE PkgConfig::CMOCKA PkgConfig::CURL PkgConfig::JANSSON PkgConfig::SQLITE3
+                        Threads::Threads)
+  add_test(NAME vfs_unit COMMAND test_vfs_unit)
+  set_tests_properties(vfs_unit PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
 endif()
 # The tests need the real server; they appear once server/main.c builds ltxpaged.
 if(TARGET ltxhttp_static AND TARGET ltxpaged)
