@@ -306,6 +306,7 @@ typedef struct {
     const char *meta_ts;        /* x-amz-meta-litestream-timestamp */
     uint8_t *dst;               /* fixed destination (ranges), or NULL to grow */
     size_t max_body;            /* cap for dst or the grown buffer */
+    uint64_t expect_bytes;      /* body size expected either way (for the time budget) */
 } s3_req;
 
 typedef struct {
@@ -626,7 +627,15 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+        /* time budget: timeout_ms plus 1 s per MiB moved (large snapshots),
+         * and a stall detector (< 1 KiB/s for the timeout) */
+        uint64_t xfer = rq->expect_bytes > rq->body_len ? rq->expect_bytes : rq->body_len;
+        uint64_t extra = (xfer >> 20) * 1000u;
+        long budget = c->timeout_ms + (long)(extra < 86400000u ? extra : 86400000u);
+        long stall_s = c->timeout_ms / 1000 > 0 ? c->timeout_ms / 1000 : 1;
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, budget);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 5000 ? c->timeout_ms : 5000L);
         curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -1156,7 +1165,7 @@ obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uin
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
     obj_name(c, key, what, sizeof what);
     snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + len - 1));
-    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len};
+    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len, .expect_bytes = len};
     s3_resp r = {0};
     OBJ_COUNT(s, gets, 1);
     obj_status st = s3_do(s, &rq, &r, e);
@@ -1195,7 +1204,7 @@ obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
     obj_name(c, key, what, sizeof what);
     snprintf(range, sizeof range, "bytes=-%zu", len);
-    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len};
+    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len, .expect_bytes = len};
     s3_resp r = {0};
     OBJ_COUNT(s, gets, 1);
     obj_status st = s3_do(s, &rq, &r, e);
@@ -1239,7 +1248,8 @@ obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size
     char key[1200], what[1300];
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
     obj_name(c, key, what, sizeof what);
-    s3_req rq = {.method = "GET", .key = key, .max_body = max_bytes};
+    s3_req rq = {.method = "GET", .key = key, .max_body = max_bytes,
+                 .expect_bytes = f->size ? f->size : max_bytes};
     s3_resp r = {0};
     OBJ_COUNT(s, gets, 1);
     obj_status st = s3_do(s, &rq, &r, e);
