@@ -56,6 +56,7 @@ SQLITE_EXTENSION_INIT1
 #define LH_MAX_JSON_BODY (16u * 1024 * 1024)
 #define LH_URL_BUDGET (LTXW_MAX_URL - 256)
 #define LH_ERRLEN 512
+#define LH_MAX_PAGE 65536
 
 /* ------------------------------------------------------------------ config */
 
@@ -416,6 +417,7 @@ typedef struct lh_shared {
   uint64_t known;          /* newest TXID the cache knows about */
   uint32_t commit;         /* its commit */
   uint32_t page_size;
+  int ps_known;            /* 0 while the database had no TXID yet (4096 assumed) */
   lh_entry *buckets[LH_NBUCKETS];
   lh_entry lru;            /* sentinel: lnext = most recent */
   size_t npages, maxpages;
@@ -541,7 +543,14 @@ static int lh_apply_changes(lh_shared *sh, uint64_t since, json_t *j) {
   }
   sh->known = txid;
   sh->commit = commit;
-  (void)ps; /* the page size is fixed when the shared state is created */
+  /* The page size is fixed once known; a database that was empty (state
+   * "waiting") when the first connection opened learns it now. */
+  if (!sh->ps_known && ps && commit > 0 && sh->npages == 0) {
+    sh->page_size = ps;
+    sh->maxpages = (size_t)sh->cfg.cache_bytes / ps;
+    if (sh->maxpages < LH_MIN_CACHE_PAGES) sh->maxpages = LH_MIN_CACHE_PAGES;
+    sh->ps_known = 1;
+  }
   sh->updates++;
   pthread_cond_broadcast(&sh->cv);
   return 1;
@@ -770,6 +779,7 @@ static lh_shared *lh_shared_acquire(const lh_cfg *c, uint64_t txid, uint32_t com
   sh->known = txid;
   sh->commit = commit;
   sh->page_size = ps ? ps : 4096;
+  sh->ps_known = ps != 0;
   sh->maxpages = (size_t)c->cache_bytes / sh->page_size;
   if (sh->maxpages < LH_MIN_CACHE_PAGES) sh->maxpages = LH_MIN_CACHE_PAGES;
   sh->multi = curl_multi_init();
@@ -865,7 +875,8 @@ static const char *lh_build_url(lh_file *f, const char *fmt, ...) {
   }
 }
 
-static void lh_view(lh_file *f, uint64_t *txid, uint32_t *commit) {
+static void lh_view(lh_file *f, uint64_t *txid, uint32_t *commit, uint32_t *ps) {
+  pthread_mutex_lock(&f->sh->mu);
   if (f->lock >= SQLITE_LOCK_SHARED) {
     *txid = f->pin_txid;
     *commit = f->pin_commit;
@@ -873,11 +884,11 @@ static void lh_view(lh_file *f, uint64_t *txid, uint32_t *commit) {
     *txid = f->fixed_txid;
     *commit = f->fixed_commit;
   } else {
-    pthread_mutex_lock(&f->sh->mu);
     *txid = f->sh->known;
     *commit = f->sh->commit;
-    pthread_mutex_unlock(&f->sh->mu);
   }
+  if (ps) *ps = f->sh->page_size;
+  pthread_mutex_unlock(&f->sh->mu);
 }
 
 static void lh_put_be32(unsigned char *p, uint32_t v) {
@@ -913,14 +924,17 @@ static int lh_status_error(lh_file *f, const lh_resp *r, uint64_t txid, const ch
 }
 
 /* Fetch page pgno at txid into f->page, with read-ahead. */
-static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno) {
+static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t ps, uint32_t pgno) {
   lh_shared *sh = f->sh;
-  uint32_t ps = sh->page_size;
   if (pgno == f->last_pgno + 1) f->run++;
   else if (pgno != f->last_pgno) f->run = 0;
   f->last_pgno = pgno;
 
   pthread_mutex_lock(&sh->mu);
+  if (sh->page_size != ps) {
+    pthread_mutex_unlock(&sh->mu);
+    return lh_fail(f, LTXHTTP_IOERR_SERVER, "page size of %s changed during a transaction; retry it", f->cfg.db);
+  }
   lh_entry *e = lh_cache_find(sh, pgno, txid);
   if (e) {
     memcpy(f->page, e->data, ps);
@@ -999,7 +1013,8 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t pgno
     return lh_fail(f, LTXHTTP_IOERR_SERVER, "page size of %s changed from %u to %" PRId64, f->cfg.db, ps,
                    f->resp.page_size);
   pthread_mutex_lock(&sh->mu);
-  for (int i = 0; i < n; i++) lh_cache_put(sh, list[i], txid, f->resp.body.p + (size_t)i * ps);
+  if (sh->page_size == ps)
+    for (int i = 0; i < n; i++) lh_cache_put(sh, list[i], txid, f->resp.body.p + (size_t)i * ps);
   pthread_mutex_unlock(&sh->mu);
   f->readahead += (uint64_t)(n - 1);
   memcpy(f->page, f->resp.body.p, ps);
@@ -1024,9 +1039,8 @@ static int lhClose(sqlite3_file *pf) {
 static int lhRead(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off) {
   lh_file *f = (lh_file *)pf;
   uint64_t txid;
-  uint32_t commit;
-  lh_view(f, &txid, &commit);
-  uint32_t ps = f->sh->page_size;
+  uint32_t commit, ps;
+  lh_view(f, &txid, &commit, &ps);
   unsigned char *out = buf;
   if (amt < 0 || off < 0) return SQLITE_IOERR_READ;
   sqlite3_int64 end = off + amt, pos = off;
@@ -1039,7 +1053,7 @@ static int lhRead(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off) {
       memset(out + (pos - off), 0, (size_t)(end - pos));
       return SQLITE_IOERR_SHORT_READ;
     }
-    int rc = lh_get_page(f, txid, commit, (uint32_t)pg);
+    int rc = lh_get_page(f, txid, commit, ps, (uint32_t)pg);
     if (rc == SQLITE_IOERR_SHORT_READ) {
       memset(out + (pos - off), 0, (size_t)(end - pos));
       return rc;
@@ -1068,9 +1082,9 @@ static int lhSync(sqlite3_file *pf, int flags) {
 static int lhFileSize(sqlite3_file *pf, sqlite3_int64 *size) {
   lh_file *f = (lh_file *)pf;
   uint64_t txid;
-  uint32_t commit;
-  lh_view(f, &txid, &commit);
-  *size = (sqlite3_int64)commit * f->sh->page_size;
+  uint32_t commit, ps;
+  lh_view(f, &txid, &commit, &ps);
+  *size = (sqlite3_int64)commit * ps;
   return SQLITE_OK;
 }
 
@@ -1111,7 +1125,10 @@ static int lhCheckReservedLock(sqlite3_file *pf, int *res) {
 static int lh_resolve_txid(lh_file *f, uint64_t txid, uint32_t *commit) {
   const char *url = lh_build_url(f, "/%s/pages/1?%s=%016" PRIx64, f->edb, LTXW_Q_TXID, txid);
   if (!url) return SQLITE_NOMEM;
-  f->resp.body.max = (size_t)f->sh->page_size + 1;
+  pthread_mutex_lock(&f->sh->mu);
+  uint32_t ps = f->sh->page_size;
+  pthread_mutex_unlock(&f->sh->mu);
+  f->resp.body.max = (size_t)ps + 1;
   unsigned nreq = 0;
   lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, 0);
   f->requests += nreq;
@@ -1128,12 +1145,12 @@ static int lh_resolve_txid(lh_file *f, uint64_t txid, uint32_t *commit) {
     return lh_fail(f, SQLITE_ERROR, "resolving TXID %016" PRIx64 " of %s on %s: %s", txid, f->cfg.db, f->cfg.server,
                    d);
   }
-  if (f->resp.commit < 0 || f->resp.commit > UINT32_MAX || f->resp.body.n != f->sh->page_size)
+  if (f->resp.commit < 0 || f->resp.commit > UINT32_MAX || f->resp.body.n != ps)
     return lh_fail(f, SQLITE_ERROR, "resolving TXID %016" PRIx64 " of %s: answer lacks %s or has a wrong size", txid,
                    f->cfg.db, LTXW_HDR_COMMIT);
   *commit = (uint32_t)f->resp.commit;
   pthread_mutex_lock(&f->sh->mu);
-  lh_cache_put(f->sh, 1, txid, f->resp.body.p);
+  if (f->sh->page_size == ps) lh_cache_put(f->sh, 1, txid, f->resp.body.p);
   pthread_mutex_unlock(&f->sh->mu);
   return SQLITE_OK;
 }
@@ -1220,7 +1237,7 @@ static int lh_pragma(lh_file *f, char **az) {
         return SQLITE_ERROR;
       }
     }
-    lh_view(f, &txid, &commit);
+    lh_view(f, &txid, &commit, NULL);
     az[0] = sqlite3_mprintf("%016llx", (unsigned long long)txid);
     return SQLITE_OK;
   }
@@ -1231,7 +1248,7 @@ static int lh_pragma(lh_file *f, char **az) {
         az[0] = sqlite3_mprintf("ltxhttp: %s", f->err);
         return SQLITE_ERROR;
       }
-      lh_view(f, &txid, &commit);
+      lh_view(f, &txid, &commit, NULL);
       az[0] = sqlite3_mprintf("%016llx", (unsigned long long)txid);
       return SQLITE_OK;
     }
@@ -1240,7 +1257,7 @@ static int lh_pragma(lh_file *f, char **az) {
   }
   if (strcasecmp(name, "ltxhttp_stats") == 0) {
     lh_shared *sh = f->sh;
-    lh_view(f, &txid, &commit);
+    lh_view(f, &txid, &commit, NULL);
     pthread_mutex_lock(&sh->mu);
     az[0] = sqlite3_mprintf(
         "{\"txid\":\"%016llx\",\"commit\":%u,\"page_size\":%u,\"hits\":%llu,\"misses\":%llu,\"requests\":%llu,"
@@ -1509,12 +1526,15 @@ static int lhOpen(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, in
     snprintf(err, sizeof err, "opening %s: cannot start the change watcher", f->cfg.db);
     goto fail;
   }
-  if (ps && ps != f->sh->page_size) {
-    snprintf(err, sizeof err, "opening %s: page size %u differs from the shared cache's %u", f->cfg.db, ps,
-             f->sh->page_size);
+  pthread_mutex_lock(&f->sh->mu);
+  uint32_t shps = f->sh->page_size;
+  int shknown = f->sh->ps_known;
+  pthread_mutex_unlock(&f->sh->mu);
+  if (ps && shknown && ps != shps) {
+    snprintf(err, sizeof err, "opening %s: page size %u differs from the shared cache's %u", f->cfg.db, ps, shps);
     goto fail;
   }
-  f->page = malloc(f->sh->page_size);
+  f->page = malloc(LH_MAX_PAGE);
   if (!f->page) {
     snprintf(err, sizeof err, "out of memory");
     goto fail;

@@ -20,6 +20,8 @@ Checks:
  7. a real writer: rows committed to a WAL-mode SQLite database that
     `ltxctl replicate` ships as L0 files are visible through the VFS within
     2 s, equal to the writer's rows, while a long transaction keeps its count;
+ 8. a database opened while it has no TXID yet (server state "waiting") is
+    empty, then appears with its own page size;
  4. server stopped: a read needing the server fails with a clear error
     (SQLITE_IOERR, message in PRAGMA ltxhttp_error) and a new open fails
     fast; after a restart on the same port, reads resume on both the old and
@@ -248,6 +250,28 @@ try:
         x.close()
     w.close()
     writer.stop()
+    srv.stop()
+
+    # ---- 8: opened while the database has no TXID yet (state "waiting"),
+    # with a page size other than the assumed 4096: it appears, page size learned
+    small = V.chain("ps512")
+    wdir = os.path.join(work, "waiting")
+    os.makedirs(os.path.join(wdir, "ltx", "0"))
+    srv = V.Server(dbs={"late.db": wdir}, extra=POLL)
+    harness.wait_port(srv.port)
+    late = V.connect(srv.url, "late.db")
+    ck.eq(late.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0], 0, "waiting database opens empty")
+    V.build_replica(small, wdir, l0_only=True)
+    t0 = time.time()
+    lt_last = small["states"][-1]
+    while time.time() - t0 < 3 and late.execute("PRAGMA ltxhttp_txid").fetchone()[0] != lt_last["txid"]:
+        time.sleep(0.02)
+    ck.eq(late.execute("PRAGMA ltxhttp_txid").fetchone()[0], lt_last["txid"], "late database appears")
+    ck.eq(late.execute("PRAGMA integrity_check").fetchall(), [("ok",)], "late database integrity")
+    ck.ok(V.dump(late) == V.state_dump(lt_last["source"]), "late database contents (page size learned)")
+    ck.eq(json.loads(late.execute("PRAGMA ltxhttp_stats").fetchone()[0])["page_size"], small["page_size"],
+          "page size learned from the server")
+    late.close()
     srv.stop()
 
     # ---- 6: several servers: rendezvous choice and failover
