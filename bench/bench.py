@@ -502,7 +502,7 @@ http {{
         # prepared writer chain: one small update per second, like a busy app + Litestream
         work_db = os.path.join(d, "writer.db")
         shutil.copy(b["db"], work_db)
-        nfiles = (W + 15) * len(self.sz["econ_readers"])
+        nfiles = (W + 15) * (len(self.sz["econ_readers"]) + 1)
         prep = os.path.join(d, "prepared")
         self.run_json([self.bin("ltxgen"), "updates", work_db, prep, "--start-txid", "2", "--count", str(nfiles),
                        "--sql", f"UPDATE t SET v=randomblob(150) WHERE id=(?1*7919) % {b['rows']} + 1"])
@@ -515,7 +515,9 @@ http {{
         pos = [0]
         res = {}
         rate = 2.0 if not self.quick else 2.0
-        for R in self.sz["econ_readers"]:
+        runs = [(R, "") for R in self.sz["econ_readers"]] + [(max(self.sz["econ_readers"]), "&readahead=0")]
+        for R, extra in runs:
+            key = str(R) + (f" ({extra[1:]})" if extra else "")
             srv = self.start_server({"bench.db": replica}, cache="1G", poll="1s")
             stop_writer = threading.Event()
             placed = [0]
@@ -537,12 +539,20 @@ http {{
                 th.start()
                 readers = []
                 env = dict(os.environ, LTXHTTP_CACHE_SIZE=str(10 * 1024 * 1024))
+                half = W / 2.0
                 for i in range(R):
-                    args = [self.bin("vfs_lookup"), "--db", f"file:bench.db?vfs=ltxhttp&server={srv.url}",
+                    args = [self.bin("vfs_lookup"), "--db", f"file:bench.db?vfs=ltxhttp&server={srv.url}{extra}",
                             "--max-id", str(b["rows"]), "--duration", str(W), "--rate", str(rate),
-                            "--seed", str(i + 1), "--label", f"reader {i}"]
+                            "--seed", str(i + 1), "--label", f"reader {i}", "--mark", str(half)]
                     readers.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                     text=True, env=env))
+                t_started = time.monotonic()
+                # server counters and writer position at the readers' half-way mark
+                while time.monotonic() < t0 + (t_started - t0) / 2 + half:
+                    time.sleep(0.05)
+                cmid = objstore_counters(self.admin(srv))
+                tmid = time.monotonic()
+                placed_mid = placed[0]
                 outs = []
                 for p in readers:
                     o, e = p.communicate(timeout=W + 120)
@@ -551,39 +561,43 @@ http {{
                 elapsed = time.monotonic() - t0
                 stop_writer.set()
                 th.join()
-                after = self.admin(srv)
-                c1 = objstore_counters(after)
-                # ours: everything since this fresh server started (its initial
-                # index included), over the readers' window: conservative.
-                ours = {k: c1.get(k) for k in ("gets", "lists")}
-                per_min = 60.0 / elapsed
-                pages_fetched = 0
-                page_key = None
-                misses = 0
+                c1 = objstore_counters(self.admin(srv))
+                misses = misses_half = pages_fetched = 0
                 for o in outs:
                     st = o.get("stats", {})
                     pf = pages_fetched_of(st)
                     if pf is not None:
-                        page_key = "misses"
                         pages_fetched += pf
                         misses += st["misses"]
+                        misses_half += o.get("stats_since_mark", {}).get("misses", 0)
                 errors = sum(o.get("errors", 0) for o in outs) + sum(1 for o in outs if "error" in o)
                 lookups = sum(o.get("lookups", 0) for o in outs)
-                # Litestream VFS per reader: LIST L0 + LIST L1 every second; per new
-                # L0 file an index (tail) GET and a header GET; at open 2 GETs per
-                # plan file (here 1 snapshot); one GET per page it fetches.
-                theirs_lists = R * 2 * elapsed
-                # pages: the reads SQLite made that missed the local cache (our
-                # read-ahead extras are not part of the access trace).
-                theirs_gets = R * (2 * 1 + 2 * placed[0]) + misses
-                res[str(R)] = dict(readers=R, seconds=elapsed, l0_files=placed[0], lookups=lookups, errors=errors,
-                                   ours_gets_per_min=None if ours["gets"] is None else ours["gets"] * per_min,
-                                   ours_lists_per_min=None if ours["lists"] is None else ours["lists"] * per_min,
-                                   theirs_gets_per_min=theirs_gets * per_min,
-                                   theirs_lists_per_min=theirs_lists * per_min,
-                                   pages_fetched=pages_fetched, page_misses=misses, page_stat=page_key,
-                                   server_counters=c1)
-                log(f"economy R={R}: {res[str(R)]}")
+
+                def pm(x, secs):
+                    return None if x is None else x * 60.0 / secs
+                # Whole window. Ours: every request of this fresh server since
+                # it started (initial index included): conservative.
+                # Direct readers (Litestream VFS style), per reader: LIST L0 +
+                # LIST L1 every second; at open tail + header GET of the plan's
+                # file (1 snapshot); tail + header GET per new L0 file; one GET
+                # per page SQLite read that missed the local cache (misses: the
+                # access trace; our read-ahead extras are not counted for them).
+                whole = dict(seconds=elapsed,
+                             ours_gets_per_min=pm(c1.get("gets"), elapsed),
+                             ours_lists_per_min=pm(c1.get("lists"), elapsed),
+                             theirs_gets_per_min=pm(R * (2 + 2 * placed[0]) + misses, elapsed),
+                             theirs_lists_per_min=pm(R * 2 * elapsed, elapsed))
+                # Second half (caches warm): counter deltas since the mark.
+                h = elapsed - (tmid - t0)
+                dg = None if c1.get("gets") is None or cmid.get("gets") is None else c1["gets"] - cmid["gets"]
+                dl = None if c1.get("lists") is None or cmid.get("lists") is None else c1["lists"] - cmid["lists"]
+                steady = dict(seconds=h, ours_gets_per_min=pm(dg, h), ours_lists_per_min=pm(dl, h),
+                              theirs_gets_per_min=pm(R * 2 * (placed[0] - placed_mid) + misses_half, h),
+                              theirs_lists_per_min=pm(R * 2 * h, h))
+                res[key] = dict(readers=R, seconds=elapsed, l0_files=placed[0], lookups=lookups, errors=errors,
+                                   pages_fetched=pages_fetched, page_misses=misses, page_misses_second_half=misses_half,
+                                   whole=whole, steady=steady, server_counters=c1)
+                log(f"economy {key}: {res[key]}")
             finally:
                 stop_writer.set()
                 self.stop(srv)
@@ -854,25 +868,31 @@ http {{
                 L.append(f"Each reader: a separate process, {ec['rate_per_reader']:g} lookups/s, 10 MiB local cache, "
                          f"window {ec['window_s']} s (scaled to per minute).")
                 L.append("")
-                L.append("| readers | ltxpaged GETs/min | ltxpaged LISTs/min | direct readers GETs/min | direct LISTs/min "
-                         "| GET ratio | LIST ratio |")
-                L.append("| --- | --- | --- | --- | --- | --- | --- |")
+                L.append("| readers | part of window | ltxpaged GETs/min | ltxpaged LISTs/min | direct readers GETs/min "
+                         "| direct readers LISTs/min | GETs: direct / ltxpaged | LISTs: direct / ltxpaged |")
+                L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
                 for k, x in ec["by_readers"].items():
                     if "error" in x:
-                        L.append(f"| {k} | error: {x['error']} | | | | | |")
+                        L.append(f"| {k} | error: {x['error']} | | | | | | |")
                         continue
-                    L.append(f"| {k} | {fmt(x['ours_gets_per_min'])} | {fmt(x['ours_lists_per_min'])} | "
-                             f"{fmt(x['theirs_gets_per_min'])} | {fmt(x['theirs_lists_per_min'])} | "
-                             f"{ratio(x['theirs_gets_per_min'], x['ours_gets_per_min'], 1)} fewer | "
-                             f"{ratio(x['theirs_lists_per_min'], x['ours_lists_per_min'], 1)} fewer |")
+                    for part, title in (("whole", "whole (cold start included)"), ("steady", "second half")):
+                        y = x.get(part)
+                        if not y:
+                            continue
+                        L.append(f"| {k} | {title} | {fmt(y['ours_gets_per_min'])} | {fmt(y['ours_lists_per_min'])} | "
+                                 f"{fmt(y['theirs_gets_per_min'])} | {fmt(y['theirs_lists_per_min'])} | "
+                                 f"{ratio(y['theirs_gets_per_min'], y['ours_gets_per_min'], 1)} | "
+                                 f"{ratio(y['theirs_lists_per_min'], y['ours_lists_per_min'], 1)} |")
                 L.append("")
-                L.append("Ours: every object-store request of ltxpaged (a fresh server per row, its start-up "
-                         "included; counters from `/admin/status`). Direct readers "
+                L.append("Ours: object-store requests of ltxpaged (a fresh server per reader count; \"whole\" "
+                         "includes its start-up; counters from `/admin/status`). Direct readers "
                          "(Litestream-VFS style, computed from the same run): each polls L0 and L1 every second "
                          "(2 LISTs/s), GETs index + header of every new L0 file and of the plan at open, and one GET "
                          "per page SQLite read that missed its local cache (our readers' `misses` from "
                          "`PRAGMA ltxhttp_stats` — the same access trace; our read-ahead extras are not counted "
-                         "for them, but ltxpaged's GETs for them are counted for us).")
+                         "for them, but ltxpaged's GETs for them are counted for us). \"Second half\": the same "
+                         "counts over the second half of the window only (server and reader caches warm; no "
+                         "open costs).")
                 L.append("")
                 for k, x in ec["by_readers"].items():
                     if "pages_fetched" in x:

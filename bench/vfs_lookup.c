@@ -3,7 +3,7 @@
  *
  *   vfs_lookup --db URI [--vfs ltxhttp] [--lookups N] [--per-tx K] [--max-id M]
  *              [--sql SQL] [--warm-sql SQL] [--reopen] [--duration S --rate R]
- *              [--seed S] [--label TEXT]
+ *              [--seed S] [--label TEXT] [--mark S]
  *
  * --db is passed to sqlite3_open_v2 with SQLITE_OPEN_URI|READONLY, e.g.
  * 'file:app.db?vfs=ltxhttp&server=http://127.0.0.1:7070' or a local path.
@@ -11,7 +11,8 @@
  * --warm-sql runs once before timing (e.g. a full scan to warm caches).
  * --reopen opens a new connection for every transaction (timed).
  * --duration/--rate: paced mode (R transactions per second for S seconds),
- * used as a simulated reader by the object-store economy benchmark.
+ * used as a simulated reader by the object-store economy benchmark; --mark S
+ * also snapshots the counters S seconds in and reports "stats_since_mark".
  * Counters from PRAGMA ltxhttp_stats (when the VFS is used) are reported as
  * "stats": the difference between after and before the timed part.
  */
@@ -185,7 +186,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *uri = NULL, *vfs = NULL, *sql = "SELECT v FROM t WHERE id=?1", *warm = NULL, *label = "";
     long lookups = 10000, per_tx = 1, max_id = 0, reopen = 0;
-    double duration = 0, rate = 0;
+    double duration = 0, rate = 0, mark_at = 0;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -204,6 +205,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--rate")) rate = atof(v);
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 0);
         else if (!strcmp(a, "--label")) label = v;
+        else if (!strcmp(a, "--mark")) mark_at = atof(v);
         else { usage(); return 2; }
     }
     if (!uri || lookups <= 0 || per_tx <= 0 || (duration > 0) != (rate > 0)) { usage(); return 2; }
@@ -247,7 +249,10 @@ int main(int argc, char **argv) {
     }
     /* stats: last counters minus the first (process-wide counters);
      * stats_sum: sum over the connections of --reopen (per-connection ones). */
-    stats before, after, diff, sumconn, zero;
+    stats before, after, diff, sumconn, zero, mark, since_mark;
+    int marked = 0;
+    memset(&mark, 0, sizeof mark);
+    memset(&since_mark, 0, sizeof since_mark);
     memset(&diff, 0, sizeof diff);
     memset(&sumconn, 0, sizeof sumconn);
     memset(&zero, 0, sizeof zero);
@@ -271,6 +276,10 @@ int main(int argc, char **argv) {
             double now = now_s();
             if (now - t_start >= duration) break;
             if (due > now) usleep((useconds_t)((due - now) * 1e6));
+            if (mark_at > 0 && !marked && !reopen && now_s() - t_start >= mark_at) {
+                read_stats(db, &mark);
+                marked = 1;
+            }
         }
         double t0 = now_s();
         if (reopen) {
@@ -308,6 +317,7 @@ int main(int argc, char **argv) {
     double elapsed = now_s() - t_start;
     if (!reopen) read_stats(db, &after);
     stats_diff_into(&diff, &after, &before);
+    if (marked) stats_diff_into(&since_mark, &after, &mark);
     qsort(lat, (size_t)done_tx, sizeof *lat, cmp_d);
     double sum = 0;
     for (long i = 0; i < done_tx; i++) sum += lat[i];
@@ -330,6 +340,12 @@ int main(int argc, char **argv) {
         if (i) putchar(',');
         json_str(sumconn.kv[i].name);
         printf(":%.0f", sumconn.kv[i].v);
+    }
+    printf("},\"stats_since_mark\":{");
+    for (int i = 0; i < since_mark.n; i++) {
+        if (i) putchar(',');
+        json_str(since_mark.kv[i].name);
+        printf(":%.0f", since_mark.kv[i].v);
     }
     printf("},\"stats_raw\":");
     json_str(after.raw);
