@@ -304,6 +304,13 @@ def inspect_vectors():
             C.eq(j["frame_layout"], want_layout, f"inspect {f['path']}: layout")
             n += 1
     C.ok(n >= 50, f"inspected {n} files")
+    f = M["chains"][0]["files"][10]
+    rc, so, se = run("inspect", "file://" + harness.vec(f["path"]), "--json")
+    if C.eq(rc, 0, f"inspect file:// URL ({se.strip()})"):
+        j = json.loads(so)
+        C.eq((j["sha256"], j["header"], j["frames"]), (f["sha256"], f["header"], f["frames"]), "inspect file:// URL matches")
+    rc, so, se = run("inspect", "file://" + harness.vec(f["path"]).replace(".ltx", "0.ltx"))
+    C.ok(rc == 1 and "must end in" in se, f"inspect bad URL ({se.strip()})")
     p = harness.vec(M["chains"][0]["files"][1]["path"])
     rc, so, se = run("inspect", p)
     C.eq(rc, 0, "inspect text exit")
@@ -441,6 +448,13 @@ def s3_cases(tmp):
                 C.ok(rc == 1 and "transaction not available" in se, f"s3 {rp['target']}: error ({se.strip()})")
             elif C.eq(rc, 0, f"s3 {rp['target']} ({se.strip()})"):
                 C.eq(harness.sha256_file(out), rp["restored_sha256"], f"s3 {rp['target']} sha256")
+        for f in ch["files"][::4]:
+            url = "s3://vec/" + f["s3_copy_path"][len(ch["s3_root"]) - 2:]
+            rc, so, se = run("inspect", url, "--json", env=env)
+            if C.eq(rc, 0, f"inspect {url} ({se.strip()})"):
+                j = json.loads(so)
+                for k in ("sha256", "size", "level", "header", "trailer", "page_index", "frames"):
+                    C.eq(j.get(k), f[k], f"inspect {url}: {k}")
         # damaged object
         c = moto.client()
         key = "db/0000/0000000000000005-0000000000000005.ltx"

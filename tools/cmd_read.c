@@ -150,6 +150,71 @@ static int usage_err(const char *cmd, const char *fmt, ...) {
     return 2;
 }
 
+/* Read a whole LTX object named by URL: "s3://bucket/prefix/<%04x>/<name>"
+ * or "file:///root/ltx/<L>/<name>". Returns 0 or -1 with err. */
+static int read_url(const char *url, uint8_t **buf, size_t *len, char *err, size_t errlen) {
+    *buf = NULL;
+    *len = 0;
+    const int s3 = strncmp(url, "s3://", 5) == 0;
+    char root[PATH_MAX], lvl[16];
+    const char *name = strrchr(url, '/');
+    uint64_t mn, mx;
+    if (!name || ltx_parse_filename(name + 1, &mn, &mx) != 0) {
+        snprintf(err, errlen, "%s: the URL must end in <level folder>/<min>-<max>.ltx", url);
+        return -1;
+    }
+    const char *ld = name - 1;
+    while (ld > url && *ld != '/') ld--;
+    size_t ll = (size_t)(name - ld - 1);
+    if (*ld != '/' || ll == 0 || ll >= sizeof lvl) {
+        snprintf(err, errlen, "%s: no level folder before the file name", url);
+        return -1;
+    }
+    memcpy(lvl, ld + 1, ll);
+    lvl[ll] = '\0';
+    int level = s3 ? ltx_parse_s3_level(lvl) : ltx_parse_file_level(lvl);
+    size_t rl = (size_t)(ld - url);
+    if (!s3) { /* file: strip the "/ltx" folder too */
+        if (rl < 4 || strncmp(ld - 4, "/ltx", 4) != 0) level = -1;
+        else rl -= 4;
+    }
+    if (level < 0 || rl >= sizeof root) {
+        snprintf(err, errlen, "%s: '%s' is not a level folder of a %s replica", url, lvl, s3 ? "S3" : "file");
+        return -1;
+    }
+    memcpy(root, url, rl);
+    root[rl] = '\0';
+    obj_error oe;
+    objstore *st = objstore_open(root, NULL, &oe);
+    if (!st) {
+        snprintf(err, errlen, "%s", oe.msg);
+        return -1;
+    }
+    ltx_fileinfo *files = NULL, f = {.level = level, .min_txid = mn, .max_txid = mx};
+    size_t n = 0;
+    int found = 0;
+    if (objstore_list_level(st, "", level, mn, &files, &n, &oe) != OBJ_OK) {
+        snprintf(err, errlen, "cannot list %s: %s", url, oe.msg);
+        objstore_close(st);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (files[i].min_txid == mn && files[i].max_txid == mx) {
+            f = files[i];
+            found = 1;
+        }
+    free(files);
+    int rc = -1;
+    if (!found)
+        snprintf(err, errlen, "%s: not found", url);
+    else if (objstore_read_file(st, "", &f, MAX_LOCAL_FILE, buf, len, &oe) != OBJ_OK)
+        snprintf(err, errlen, "cannot read %s: %s", url, oe.msg);
+    else
+        rc = 0;
+    objstore_close(st);
+    return rc;
+}
+
 /* ---- inspect ------------------------------------------------------------------ */
 
 typedef struct {
@@ -198,7 +263,8 @@ int cmd_inspect(int argc, char **argv) {
     char err[512];
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (read_local(path, &buf, &len, err, sizeof err) != 0) {
+    if ((strstr(path, "://") ? read_url(path, &buf, &len, err, sizeof err)
+                              : read_local(path, &buf, &len, err, sizeof err)) != 0) {
         fprintf(stderr, "ltxctl inspect: %s\n", err);
         return 1;
     }
