@@ -1483,6 +1483,10 @@ static int lhOpen(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, in
   int rc = SQLITE_CANTOPEN;
   lh_resp_init(&f->resp, LH_MAX_JSON_BODY);
   if (lh_cfg_load(&f->cfg, zName, err, sizeof err) != 0) goto fail;
+  if (sqlite3_uri_boolean(zName, "nolock", 0) || sqlite3_uri_boolean(zName, "immutable", 0)) {
+    snprintf(err, sizeof err, "nolock/immutable would read without a pinned snapshot (TXIDs could mix); remove them");
+    goto fail;
+  }
   f->h = lh_curl_new(&f->cfg, &f->hdrs);
   if (!f->h || !(f->edb = curl_easy_escape(f->h, f->cfg.db, 0))) {
     snprintf(err, sizeof err, "out of memory");

@@ -172,6 +172,12 @@ except Exception as e:
     ck.ok("unable to open database file" in r.stdout and "cannot reach server" in r.stderr,
           f"unreachable server: stdout={r.stdout.strip()!r} stderr={r.stderr.strip()!r}")
     ck.ok(el < 5, f"unreachable server fails within the retry budget ({el:.2f}s)")
+    for bad in ({"nolock": 1}, {"immutable": 1}, {"cache_size": "abc"}, {"readahead": 5000}):
+        try:
+            V.connect(srv.url, "main-4096.db", log=0, **bad).execute("select 1")
+            ck.ok(False, f"open with {bad} accepted")
+        except Exception as e:
+            ck.ok("unable to open" in str(e), f"open with {bad} refused: {e}")
     try:
         V.connect(srv.url, "main-4096.db", server="ftp://nope").execute("select 1")
         ck.ok(False, "bad server URL accepted")
