@@ -395,9 +395,11 @@ static int cmp_u64_desc(const void *a, const void *b)
 enum { PLAN_OK = 0, PLAN_WAIT, PLAN_NOT_AVAILABLE, PLAN_FAIL };
 
 static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, size_t stalllen,
-                          char *msg, size_t msglen)
+                          char *msg, size_t msglen, int *broken)
 {
     *out = NULL;
+    if (broken)
+        *broken = 0;
     stall[0] = 0;
     msg[0] = 0;
     ltx_fileinfo *files = NULL;
@@ -442,8 +444,11 @@ static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, 
             free(x);
             if (br == IX_CORRUPT && target == 0 && bad < pn && plan[bad].min_txid > 1) {
                 /* a broken newest file: serve what comes before it */
-                if (!stall[0])
+                if (!stall[0]) {
                     snprintf(stall, stalllen, "%s", msg);
+                    if (broken)
+                        *broken = 1;
+                }
                 want = plan[bad].min_txid - 1;
                 free(plan);
                 continue;
@@ -511,7 +516,8 @@ static int rebuild_live(ltxdb *d, const char *why)
 {
     char stall[256], msg[256];
     vindex *x = NULL;
-    int r = plan_and_build(d, 0, &x, stall, sizeof stall, msg, sizeof msg);
+    int broken = 0;
+    int r = plan_and_build(d, 0, &x, stall, sizeof stall, msg, sizeof msg, &broken);
     atomic_fetch_add(&d->replans, 1);
     if (r == PLAN_OK) {
         uint64_t old = atomic_load(&d->cur_txid);
@@ -520,7 +526,12 @@ static int rebuild_live(ltxdb *d, const char *why)
         char q[300];
         logf_(LOG_INFO, "index_built", "db=%s txid=%016" PRIx64 " commit=%u page_size=%u why=%s prev_txid=%016" PRIx64,
               d->name, c->txid, c->commit, c->page_size, log_q(q, sizeof q, why), old);
-        if (stall[0]) {
+        if (stall[0] && broken) {
+            /* like a rejected newest L0 file while running: serve the TXID
+             * before it, report it, retry on later polls */
+            set_state(d, DB_OK, NULL);
+            record_error(d, "file_rejected", stall);
+        } else if (stall[0]) {
             set_state(d, DB_STALLED, stall);
             record_error(d, "plan_error", stall);
         } else {
@@ -889,7 +900,7 @@ static int hist_get(ltxdb *d, uint64_t txid, db_err *err)
     }
     char stall[256], msg[256];
     vindex *x = NULL;
-    int r = plan_and_build(d, txid, &x, stall, sizeof stall, msg, sizeof msg);
+    int r = plan_and_build(d, txid, &x, stall, sizeof stall, msg, sizeof msg, NULL);
     if (r != PLAN_OK) {
         pthread_mutex_unlock(&d->hist_mu);
         if (r == PLAN_NOT_AVAILABLE || r == PLAN_WAIT)

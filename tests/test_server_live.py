@@ -188,6 +188,32 @@ try:
     ck.ok("event=new_txid" in log and "event=file_rejected" in log and "event=db_state" in log,
           "log lines for new TXIDs, rejected files, state changes")
     srv = None
+
+    # a truncated newest file already there at start: the TXID before it is
+    # served and the file reported; the good file is taken when it appears
+    db2 = os.path.join(tmp, "start.db")
+    H.copy_replica(c["root"], db2)
+    f9 = os.path.join(db2, "ltx", "0", os.path.basename(l0_path(9)))
+    good9 = open(f9, "rb").read()
+    os.chmod(f9, 0o644)
+    with open(f9, "wb") as f:
+        f.write(good9[:len(good9) // 2])
+    srv = Server(["--db", "start.db=" + db2, "--poll-interval", "200ms"])
+    ck.ok(srv.wait_ready(), "ready with a truncated newest file")
+    s = srv.status("start.db") or {}
+    ck.eq((s.get("state"), s.get("txid")), ("ok", "0000000000000008"), "serves TXID 8 at start")
+    ck.ok("0000000000000009" in (s.get("last_error") or ""), f"truncated file reported: {s.get('last_error')}")
+    stc, h, b = curl(srv.base + "/start.db/file")
+    ck.eq(H.sha256_bytes(b), states[8]["sha256"], "bytes of TXID 8")
+    with open(f9 + ".tmp", "wb") as f:
+        f.write(good9)
+    os.rename(f9 + ".tmp", f9)
+    ok = srv.wait_for(lambda: (srv.status("start.db") or {}).get("txid") == "0000000000000009", POLL + 1.0)
+    ck.ok(ok, "good file replaces the truncated one")
+    stc, h, b = curl(srv.base + "/start.db/file")
+    ck.eq(H.sha256_bytes(b), states[9]["sha256"], "bytes of TXID 9")
+    ck.eq(srv.stop(), 0, "clean exit")
+    srv = None
 finally:
     if srv:
         srv.stop()
