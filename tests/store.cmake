@@ -16,3 +16,8 @@ add_executable(test_store_s3 ${CMAKE_CURRENT_SOURCE_DIR}/test_store_s3.c)
 target_link_libraries(test_store_s3 PRIVATE ltxstore PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::CRYPTO Threads::Threads)
 add_test(NAME store_s3 COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_store_s3.py)
 set_tests_properties(store_s3 PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 300)
+
+add_executable(test_store_xml ${CMAKE_CURRENT_SOURCE_DIR}/test_store_xml.c)
+target_link_libraries(test_store_xml PRIVATE ltxstore PkgConfig::CMOCKA)
+add_test(NAME store_xml COMMAND test_store_xml)
+set_tests_properties(store_xml PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 60)

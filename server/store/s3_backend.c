@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "s3_xml.h"
 #include "sigv4.h"
 #include "store_internal.h"
 
@@ -746,121 +747,10 @@ static int file_key(const s3ctx *c, const char *db, const ltx_fileinfo *f, char 
     return (k < 0 || (size_t)k >= outlen) ? -1 : 0;
 }
 
-/* ---- XML ---------------------------------------------------------------- */
-
-/* Finds <tag>…</tag> in [p, end); returns the content span. */
-static int xml_find(const char *p, const char *end, const char *tag, const char **vs, const char **ve,
-                    const char **after) {
-    char open[64], close[64];
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    size_t ol = strlen(open), cl = strlen(close);
-    const char *s = memmem(p, (size_t)(end - p), open, ol);
-    if (!s) return -1;
-    s += ol;
-    const char *x = memmem(s, (size_t)(end - s), close, cl);
-    if (!x) return -2; /* malformed */
-    *vs = s;
-    *ve = x;
-    if (after) *after = x + cl;
-    return 0;
-}
-
-static void put_utf8(char *o, size_t *k, unsigned long cp) {
-    if (cp < 0x80) o[(*k)++] = (char)cp;
-    else if (cp < 0x800) {
-        o[(*k)++] = (char)(0xC0 | (cp >> 6));
-        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        o[(*k)++] = (char)(0xE0 | (cp >> 12));
-        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-        o[(*k)++] = (char)(0xF0 | (cp >> 18));
-        o[(*k)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    }
-}
-
-/* XML text -> malloc'd string with entities decoded; NULL if malformed. */
-static char *xml_text(const char *s, const char *e) {
-    size_t n = (size_t)(e - s);
-    char *o = malloc(n + 1);
-    if (!o) return NULL;
-    size_t k = 0;
-    for (const char *p = s; p < e; p++) {
-        if (*p != '&') {
-            o[k++] = *p;
-            continue;
-        }
-        const char *semi = memchr(p, ';', (size_t)(e - p));
-        if (!semi || semi - p > 12) goto bad;
-        size_t el = (size_t)(semi - p - 1);
-        const char *ent = p + 1;
-        if (el == 3 && !strncmp(ent, "amp", 3)) o[k++] = '&';
-        else if (el == 2 && !strncmp(ent, "lt", 2)) o[k++] = '<';
-        else if (el == 2 && !strncmp(ent, "gt", 2)) o[k++] = '>';
-        else if (el == 4 && !strncmp(ent, "quot", 4)) o[k++] = '"';
-        else if (el == 4 && !strncmp(ent, "apos", 4)) o[k++] = '\'';
-        else if (el >= 2 && ent[0] == '#') {
-            char num[12];
-            memcpy(num, ent + 1, el - 1);
-            num[el - 1] = 0;
-            char *endp;
-            int hex = num[0] == 'x' || num[0] == 'X';
-            unsigned long cp = strtoul(num + hex, &endp, hex ? 16 : 10);
-            if (*endp || endp == num + hex || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                goto bad;
-            /* output never outgrows input: a code point needing k bytes takes >= k+3 chars as &#N; */
-            put_utf8(o, &k, cp);
-        } else
-            goto bad;
-        p = semi;
-    }
-    o[k] = 0;
-    if (strlen(o) != k) goto bad; /* embedded NUL */
-    return o;
-bad:
-    free(o);
-    return NULL;
-}
-
-/* "2025-01-01T00:00:00.000Z" -> ms since epoch */
-static int parse_iso_ms(const char *s, int64_t *ms) {
-    int Y, M, D, h, m, sec;
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
-    const char *p = s + 19;
-    int64_t frac = 0;
-    if (*p == '.') {
-        p++;
-        int digits = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (digits < 3) frac = frac * 10 + (*p - '0');
-            digits++;
-            p++;
-        }
-        if (!digits) return -1;
-        for (int i = digits; i < 3; i++) frac *= 10;
-    }
-    if (*p != 'Z' || p[1]) return -1;
-    struct tm tm = {0};
-    tm.tm_year = Y - 1900;
-    tm.tm_mon = M - 1;
-    tm.tm_mday = D;
-    tm.tm_hour = h;
-    tm.tm_min = m;
-    tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    *ms = (int64_t)t * 1000 + frac;
-    return 0;
-}
-
 /* ---- ListObjectsV2 ------------------------------------------------------ */
 
-typedef int (*key_fn)(void *ctx, const char *key, uint64_t size, int64_t mtime_ms);
-typedef int (*prefix_fn)(void *ctx, const char *prefix);
+typedef s3_key_fn key_fn;
+typedef s3_prefix_fn prefix_fn;
 
 /* Pages through ListObjectsV2. Callbacks return 0 to go on, <0 on error
  * (the status is then in *cb_status). */
@@ -891,83 +781,19 @@ static obj_status s3_list(objstore *s, const char *prefix, const char *start_aft
             break;
         }
         OBJ_COUNT(s, bytes_read, r.len);
-        const char *b = (const char *)r.grow, *end = b + r.len;
-        if (!b || !memmem(b, r.len, "<ListBucketResult", 17)) {
-            resp_free(&r);
-            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: not a ListBucketResult",
-                          c->bucket, prefix);
-            break;
-        }
-        /* Contents */
-        const char *p = b, *vs, *ve, *after;
-        int rc;
-        while (st == OBJ_OK && (rc = xml_find(p, end, "Contents", &vs, &ve, &after)) == 0) {
-            const char *ks, *ke, *ss, *se, *ms, *me;
-            if (xml_find(vs, ve, "Key", &ks, &ke, NULL) != 0 || xml_find(vs, ve, "Size", &ss, &se, NULL) != 0) {
-                st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: entry without Key/Size",
-                              c->bucket, prefix);
-                break;
-            }
-            char *key = xml_text(ks, ke);
-            char num[32];
-            size_t nl = (size_t)(se - ss);
-            uint64_t size = 0;
-            int okn = nl > 0 && nl < sizeof num;
-            if (okn) {
-                memcpy(num, ss, nl);
-                num[nl] = 0;
-                char *endp;
-                errno = 0;
-                size = strtoull(num, &endp, 10);
-                okn = !errno && *endp == 0 && num[0] != '-';
-            }
-            int64_t mt = 0;
-            if (xml_find(vs, ve, "LastModified", &ms, &me, NULL) == 0 && me - ms < 40) {
-                char ts[48];
-                memcpy(ts, ms, (size_t)(me - ms));
-                ts[me - ms] = 0;
-                if (parse_iso_ms(ts, &mt) != 0) mt = 0;
-            }
-            if (!key || !okn) {
-                free(key);
-                st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: malformed entry",
-                              c->bucket, prefix);
-                break;
-            }
-            if (kf && kf(ctx, key, size, mt) < 0) st = *cb_status;
-            free(key);
-            p = after;
-        }
-        if (st == OBJ_OK && rc == -2)
-            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: malformed XML", c->bucket, prefix);
-        /* CommonPrefixes */
-        p = b;
-        while (st == OBJ_OK && pf && (rc = xml_find(p, end, "CommonPrefixes", &vs, &ve, &after)) == 0) {
-            const char *ps, *pe;
-            if (xml_find(vs, ve, "Prefix", &ps, &pe, NULL) == 0) {
-                char *cp = xml_text(ps, pe);
-                if (!cp) {
-                    st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.180s: malformed prefix",
-                                  c->bucket, prefix);
-                    break;
-                }
-                if (pf(ctx, cp) < 0) st = *cb_status;
-                free(cp);
-            }
-            p = after;
-        }
-        /* more pages? */
         int truncated = 0;
-        if (xml_find(b, end, "IsTruncated", &vs, &ve, NULL) == 0) truncated = (ve - vs == 4 && !strncmp(vs, "true", 4));
+        char *next = NULL;
+        char why[128];
+        int rc = s3_parse_list((const char *)r.grow, r.len, (s3_key_fn)kf, (s3_prefix_fn)pf, ctx, &truncated,
+                               &next, why, sizeof why);
+        if (rc == -2) st = *cb_status;
+        else if (rc != 0)
+            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.160s: %s", c->bucket, prefix, why);
+        else if (truncated && token && !strcmp(token, next))
+            st = obj_fail(s, e, OBJ_ERR_INVALID, 200, "listing of %s/%.160s: continuation token repeats",
+                          c->bucket, prefix);
         free(token);
-        token = NULL;
-        if (st == OBJ_OK && truncated) {
-            if (xml_find(b, end, "NextContinuationToken", &vs, &ve, NULL) != 0 || !(token = xml_text(vs, ve)) ||
-                !token[0]) {
-                st = obj_fail(s, e, OBJ_ERR_INVALID, 200,
-                              "listing of %s/%.180s: truncated without a continuation token", c->bucket, prefix);
-            }
-        }
+        token = next;
         resp_free(&r);
         if (st != OBJ_OK || !truncated) break;
         if (page > 100000) {
@@ -1344,7 +1170,7 @@ static int parse_rfc3339_ms(const char *s, int64_t *ms) {
         tz[0] = 'Z';
         tz[1] = 0;
     }
-    if (parse_iso_ms(buf, ms) != 0) return -1;
+    if (s3_parse_iso_ms(buf, ms) != 0) return -1;
     *ms -= off_ms;
     return 0;
 }
