@@ -84,6 +84,30 @@ static void discover(srv *s)
                   log_q(q, sizeof q, oe.msg[0] ? oe.msg : obj_status_str(st)));
             continue;
         }
+        if (n == 0) {
+            /* --replica pointing at one database's replica (it holds
+             * ltx/ or the %04x levels itself): serve it under its folder name */
+            ltx_fileinfo *files = NULL;
+            size_t nf = 0;
+            obj_error e2 = {0};
+            if (objstore_list_all(src->store, "", &files, &nf, &e2) == OBJ_OK && nf > 0) {
+                const char *u = src->url;
+                size_t l = strlen(u);
+                while (l > 0 && u[l - 1] == '/')
+                    l--;
+                size_t b = l;
+                while (b > 0 && u[b - 1] != '/')
+                    b--;
+                char name[LTXW_MAX_DB_NAME + 1];
+                if (l - b > 0 && l - b <= LTXW_MAX_DB_NAME) {
+                    memcpy(name, u + b, l - b);
+                    name[l - b] = 0;
+                    if (name_ok(name) && !srv_find_db(s, name))
+                        add_db(s, name, src->store, "", src->url);
+                }
+            }
+            free(files);
+        }
         for (size_t j = 0; j < n; j++) {
             if (!name_ok(names[j])) {
                 char q[600];

@@ -169,6 +169,16 @@ try:
     ck.eq((st, j and j.get("state"), j and j.get("txid")), (200, "ok", "0000000000000009"), "status")
     ck.eq(j and j.get("levels", {}).get("0", {}).get("files"), 9, "status levels L0 files")
 
+    # --replica pointing at one database's replica serves it under its folder name
+    srv2 = Server(["--replica", "file://" + os.path.join(root, "ps512.db")])
+    try:
+        ck.ok(srv2.wait_ready(), "single-database --replica ready")
+        st, h, body = curl(f"{srv2.base}/ps512.db/file")
+        ck.eq((st, H.sha256_bytes(body)), (200, chain("ps512")["states"][-1]["sha256"]),
+              "--replica at a database folder serves it by name")
+    finally:
+        ck.eq(srv2.stop(), 0, "clean exit (single-database replica)")
+
     rc = srv.stop()
     ck.eq(rc, 0, "clean exit on SIGTERM (no leaks under ASan)")
     out = open(srv.log_path, errors="replace").read()
