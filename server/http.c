@@ -1037,15 +1037,15 @@ static int name_ok(const char *n)
 static int raw_path_bad(const char *raw)
 {
     size_t plen = strcspn(raw, "?");
-    for (size_t i = 0; i + 2 < plen + 1 && i < plen; i++) {
-        if (raw[i] == '%' && i + 2 < plen + 1) {
-            char a = raw[i + 1], b = i + 2 < plen ? raw[i + 2] : 0;
+    for (size_t i = 0; i < plen; i++) {
+        if (raw[i] == '\\')
+            return 1;
+        if (raw[i] == '%' && i + 2 < plen) {
+            char a = raw[i + 1], b = raw[i + 2];
             if ((a == '2' && (b == 'f' || b == 'F')) || (a == '5' && (b == 'c' || b == 'C')) ||
                 (a == '0' && b == '0'))
                 return 1;
         }
-        if (raw[i] == '\\')
-            return 1;
     }
     /* "." or ".." segments (raw or encoded dots) */
     const char *p = raw;
