@@ -43,9 +43,23 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
         pthread_rwlock_unlock(&s->dbs_lock);
         return -1;
     }
+    struct srv_dblist *nl = malloc(sizeof *nl + (s->ndbs + 1) * sizeof(ltxdb *));
+    if (!nl) {
+        ltxdb_free(d);
+        pthread_rwlock_unlock(&s->dbs_lock);
+        return -1;
+    }
     memmove(s->dbs + lo + 1, s->dbs + lo, (s->ndbs - lo) * sizeof *s->dbs);
     s->dbs[lo] = d;
     s->ndbs++;
+    nl->n = s->ndbs;
+    nl->next_retired = NULL;
+    memcpy(nl->v, s->dbs, s->ndbs * sizeof(ltxdb *));
+    struct srv_dblist *old = atomic_exchange(&s->pub, nl);
+    if (old) {
+        old->next_retired = s->retired;
+        s->retired = old;
+    }
     pthread_rwlock_unlock(&s->dbs_lock);
     char q[600];
     logf_(LOG_INFO, "db_added", "db=%s url=%s", name, log_q(q, sizeof q, url));
@@ -128,23 +142,22 @@ static void discover(srv *s)
 
 ltxdb *srv_find_db(srv *s, const char *name)
 {
-    pthread_rwlock_rdlock(&s->dbs_lock);
-    ltxdb *r = NULL;
-    size_t lo = 0, hi = s->ndbs;
+    /* lock-free: the published list never changes once visible */
+    const struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
+    if (!l)
+        return NULL;
+    size_t lo = 0, hi = l->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(ltxdb_name(s->dbs[mid]), name);
-        if (c == 0) {
-            r = s->dbs[mid];
-            break;
-        }
+        int c = strcmp(ltxdb_name(l->v[mid]), name);
+        if (c == 0)
+            return l->v[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    pthread_rwlock_unlock(&s->dbs_lock);
-    return r;
+    return NULL;
 }
 
 int srv_ready(srv *s)
@@ -305,6 +318,12 @@ void srv_destroy(srv *s)
     free(s->dbs);
     s->dbs = NULL;
     s->ndbs = 0;
+    free(atomic_exchange(&s->pub, NULL));
+    while (s->retired) {
+        struct srv_dblist *n = s->retired->next_retired;
+        free(s->retired);
+        s->retired = n;
+    }
     for (size_t i = 0; i < s->nsources; i++) {
         objstore_close(s->sources[i].store);
         free(s->sources[i].url);

@@ -36,6 +36,12 @@ typedef struct {
 
 typedef struct ltxdb ltxdb;
 
+struct srv_dblist {
+    struct srv_dblist *next_retired;
+    size_t n;
+    ltxdb *v[];
+};
+
 typedef struct {
     objstore *store;
     char *url;
@@ -54,6 +60,10 @@ typedef struct srv {
     pthread_rwlock_t dbs_lock;
     ltxdb **dbs;              /* sorted by name */
     size_t ndbs, capdbs;
+    /* Immutable copy of dbs published for lock-free lookups on the request
+     * path; replaced lists are kept until srv_destroy (one per added db). */
+    struct srv_dblist *_Atomic pub;
+    struct srv_dblist *retired;
 
     atomic_int stopping;
     atomic_uint_fast64_t next_uid;
