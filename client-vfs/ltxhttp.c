@@ -76,6 +76,7 @@ typedef struct lh_cfg {
   long retry_ms;
   int readahead;
   int wait_s;
+  long max_stale_ms;       /* 0: off; else refuse to pin while the watcher fails longer */
   int log;                 /* print errors to stderr */
 } lh_cfg;
 
@@ -428,6 +429,7 @@ typedef struct lh_shared {
   CURLM *multi;
   char werr[LH_ERRLEN];
   int werr_logged;
+  int64_t fail_since_ms;   /* watcher failing since (0: healthy) */
 } lh_shared;
 
 static pthread_mutex_t lh_reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -568,7 +570,7 @@ static int lh_watch_perform(lh_shared *sh, CURL *h, const char *url, long timeou
     r->cc = CURLE_FAILED_INIT;
     return 0;
   }
-  int running = 1, stopped = 0;
+  int running = 1, stopped = 0, connected = 0;
   r->cc = CURLE_OK;
   for (;;) {
     if (curl_multi_perform(sh->multi, &running) != CURLM_OK) {
@@ -576,7 +578,17 @@ static int lh_watch_perform(lh_shared *sh, CURL *h, const char *url, long timeou
       break;
     }
     if (!running) break;
+    /* A long poll that got connected means the server is back: the watcher
+     * is healthy while it waits (for max_stale_ms and ltxhttp_error). */
+    curl_off_t ct = 0;
+    int now_connected = !connected && curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &ct) == CURLE_OK && ct > 0;
     pthread_mutex_lock(&sh->mu);
+    if (now_connected) {
+      connected = 1;
+      sh->fail_since_ms = 0;
+      sh->werr[0] = 0;
+      sh->werr_logged = 0;
+    }
     stopped = sh->stop;
     pthread_mutex_unlock(&sh->mu);
     if (stopped) break;
@@ -645,6 +657,7 @@ static void *lh_watcher(void *arg) {
         int changed = lh_apply_changes(sh, since, j);
         sh->werr[0] = 0;
         sh->werr_logged = 0;
+        sh->fail_since_ms = 0;
         /* Nothing new and no long poll (a server that does not wait): don't spin. */
         int stopped = !changed && lh_now_ms() - t0 < 100 && lh_watch_pause(sh, 250);
         pthread_mutex_unlock(&sh->mu);
@@ -667,6 +680,7 @@ static void *lh_watcher(void *arg) {
           json_object_set_new(j, "reset", json_true());
           pthread_mutex_lock(&sh->mu);
           lh_apply_changes(sh, since, j);
+          sh->fail_since_ms = 0;
           pthread_mutex_unlock(&sh->mu);
           ok = 1;
         }
@@ -687,6 +701,7 @@ static void *lh_watcher(void *arg) {
     snprintf(full, sizeof full, "watching %s/%s: %s (retrying)", sh->cfg.server, sh->cfg.db, msg);
     pthread_mutex_lock(&sh->mu);
     snprintf(sh->werr, sizeof sh->werr, "%s", full);
+    if (!sh->fail_since_ms) sh->fail_since_ms = lh_now_ms();
     int log_now = !sh->werr_logged;
     sh->werr_logged = 1;
     pthread_mutex_unlock(&sh->mu);
@@ -1100,6 +1115,15 @@ static int lhLock(sqlite3_file *pf, int level) {
       f->pin_commit = f->fixed_commit;
     } else {
       pthread_mutex_lock(&f->sh->mu);
+      int64_t failing = f->sh->fail_since_ms ? lh_now_ms() - f->sh->fail_since_ms : 0;
+      if (f->cfg.max_stale_ms > 0 && failing > f->cfg.max_stale_ms) {
+        char w[LH_ERRLEN];
+        snprintf(w, sizeof w, "%s", f->sh->werr);
+        pthread_mutex_unlock(&f->sh->mu);
+        return lh_fail(f, SQLITE_IOERR_LOCK,
+                       "no news about %s for %lld ms (max_stale_ms=%ld): not starting a possibly stale read; %s",
+                       f->cfg.db, (long long)failing, f->cfg.max_stale_ms, w);
+      }
       f->pin_txid = f->sh->known;
       f->pin_commit = f->sh->commit;
       pthread_mutex_unlock(&f->sh->mu);
@@ -1458,6 +1482,7 @@ static int lh_cfg_load(lh_cfg *c, const char *zName, char *err, size_t errn) {
   LH_NUM("retry_ms", "LTXHTTP_RETRY_MS", 0, 3600000, retry_ms)
   LH_NUM("readahead", "LTXHTTP_READAHEAD", 0, LTXW_MAX_BATCH_PAGES - 1, readahead)
   LH_NUM("wait", "LTXHTTP_WAIT", 1, LTXW_MAX_WAIT_SECONDS, wait_s)
+  LH_NUM("max_stale_ms", "LTXHTTP_MAX_STALE_MS", 0, 86400000L, max_stale_ms)
   LH_NUM("log", "LTXHTTP_LOG", 0, 1, log)
 #undef LH_NUM
   if ((v = lh_param(zName, "cache_size", "LTXHTTP_CACHE_SIZE")) != NULL) {

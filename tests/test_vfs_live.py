@@ -22,10 +22,12 @@ Checks:
     2 s, equal to the writer's rows, while a long transaction keeps its count;
  8. a database opened while it has no TXID yet (server state "waiting") is
     empty, then appears with its own page size;
+ 4b. with max_stale_ms, a transaction is refused once the watcher has failed
+    for longer (while a default connection keeps reading cached data);
  4. server stopped: a read needing the server fails with a clear error
     (SQLITE_IOERR, message in PRAGMA ltxhttp_error) and a new open fails
     fast; after a restart on the same port, reads resume on both the old and
-    new connections.
+    new connections, and the watcher delivers a TXID added after the restart.
 """
 import json
 import os
@@ -49,7 +51,7 @@ try:
     rep = os.path.join(work, "app")
     V.build_replica(ch, rep, l0_only=True, upto_l0=first)
     other = V.chain("ps512")
-    rep2 = V.build_replica(other, os.path.join(work, "other"))
+    rep2 = V.build_replica(other, os.path.join(work, "other"), l0_only=True, upto_l0=V.txid_int(other["states"][-2]["txid"]))
     srv = V.Server(dbs={"app.db": rep, "other.db": rep2}, extra=POLL)
     srv.wait_db("app.db", first)
     srv.wait_db("other.db")
@@ -132,8 +134,20 @@ try:
 
     # ---- 4: server goes away and comes back
     idle = V.connect(srv.url, "other.db", retry_ms=300, readahead=0)  # only page 1 read so far
-    ost = other["states"][-1]
+    strict = V.connect(srv.url, "app.db", max_stale_ms=300)
+    strict_want = strict.execute("SELECT count(*) FROM posts").fetchall()
+    ost = other["states"][-2]
     srv.stop()
+    time.sleep(0.8)
+    try:
+        strict.execute("SELECT count(*) FROM posts").fetchall()
+        ck.ok(False, "max_stale_ms=300: read while the server is gone for 0.8 s succeeded")
+    except Exception as e:
+        ck.ok("disk I/O error" in str(e), f"max_stale_ms refuses a possibly stale read: {e}")
+    msg = strict.execute("PRAGMA ltxhttp_error").fetchone()[0]
+    ck.ok("max_stale_ms=300" in msg, f"max_stale_ms error explains: {msg!r}")
+    ck.eq(reader.execute("SELECT count(*) FROM posts").fetchall(), strict_want,
+          "without max_stale_ms cached data stays readable while the server is gone")
     t0 = time.time()
     try:
         idle.execute("SELECT count(*) FROM kv").fetchall()
@@ -166,9 +180,28 @@ try:
     ck.eq(rows, lc.execute("SELECT count(*) FROM kv").fetchall(), "old connection reads again after restart")
     lc.close()
     ck.ok(V.dump(idle) == V.state_dump(ost["source"]), "old connection contents after restart")
+    # The watcher resumed: a new TXID after the restart reaches the old connection.
+    newest = other["states"][-1]
+    f = [f for f in other["files"] if f["level"] == 0 and V.file_max_txid(f) == V.txid_int(newest["txid"])][0]
+    V.add_file(other, f, rep2)
+    t0 = time.time()
+    while time.time() - t0 < 3 and idle.execute("PRAGMA ltxhttp_txid").fetchone()[0] != newest["txid"]:
+        time.sleep(0.02)
+    ck.eq(idle.execute("PRAGMA ltxhttp_txid").fetchone()[0], newest["txid"],
+          f"after restart a new TXID arrives through the watcher ({time.time() - t0:.2f}s)")
+    ck.ok(V.dump(idle) == V.state_dump(newest["source"]), "contents of the TXID added after restart")
     c = V.connect(srv.url, "app.db")
     ck.ok(V.dump(c) == V.state_dump(states[-1]["source"]), "new connection after restart")
     c.close()
+    rows = None
+    for _ in range(100):  # the watcher reconnects within its backoff (<= 2 s)
+        try:
+            rows = strict.execute("SELECT count(*) FROM posts").fetchall()
+            break
+        except Exception:
+            time.sleep(0.05)
+    ck.eq(rows, strict_want, "max_stale_ms connection reads again once the watcher is back")
+    strict.close()
     ck.ok(V.dump(reader) == V.state_dump(states[-1]["source"]), "reader after restart")
     for x in (idle, reader, longtx):
         x.close()
