@@ -476,35 +476,43 @@ static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (abs > f->end)
         return MHD_CONTENT_READER_END_OF_STREAM;
     uint32_t ps = f->s.page_size;
-    uint32_t pgno = (uint32_t)(abs / ps) + 1;
-    uint32_t in = (uint32_t)(abs % ps);
-    if (f->cur_pgno != pgno) {
-        pcache_release(f->cur);
-        f->cur = NULL;
-        f->cur_pgno = 0;
-        db_err e = {0};
-        if (ltxdb_page(f->d, &f->s, pgno, &f->cur, &e)) {
-            char q[400];
-            logf_(LOG_ERROR, "request_error", "db=%s route=file page=%u error=%s", ltxdb_name(f->d), pgno,
-                  log_q(q, sizeof q, e.msg));
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t done = 0;
+    /* fill the buffer across page boundaries */
+    while (done < max && abs <= f->end) {
+        uint32_t pgno = (uint32_t)(abs / ps) + 1;
+        uint32_t in = (uint32_t)(abs % ps);
+        if (f->cur_pgno != pgno) {
+            pcache_release(f->cur);
+            f->cur = NULL;
+            f->cur_pgno = 0;
+            db_err e = {0};
+            if (ltxdb_page(f->d, &f->s, pgno, &f->cur, &e)) {
+                char q[400];
+                logf_(LOG_ERROR, "request_error", "db=%s route=file page=%u error=%s", ltxdb_name(f->d), pgno,
+                      log_q(q, sizeof q, e.msg));
+                if (done)
+                    return (ssize_t)done; /* send what we have; fail on the next call */
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            f->cur_pgno = pgno;
+            ltxdb_count_served(f->d, 1);
         }
-        f->cur_pgno = pgno;
-        ltxdb_count_served(f->d, 1);
+        const uint8_t *src = f->cur ? pcache_data(f->cur) : zeros;
+        size_t n = ps - in;
+        if (n > max - done)
+            n = max - done;
+        if (n > f->end - abs + 1)
+            n = (size_t)(f->end - abs + 1);
+        memcpy(buf + done, src + in, n);
+        if (f->journal && pgno == 1) {
+            for (uint32_t b = 18; b <= 19; b++)
+                if (b >= in && b < in + n)
+                    buf[done + b - in] = 1;
+        }
+        done += n;
+        abs += n;
     }
-    const uint8_t *src = f->cur ? pcache_data(f->cur) : zeros;
-    size_t n = ps - in;
-    if (n > max)
-        n = max;
-    if (n > f->end - abs + 1)
-        n = (size_t)(f->end - abs + 1);
-    memcpy(buf, src + in, n);
-    if (f->journal && pgno == 1) {
-        for (uint32_t b = 18; b <= 19; b++)
-            if (b >= in && b < in + n)
-                buf[b - in] = 1;
-    }
-    return (ssize_t)n;
+    return (ssize_t)done;
 }
 
 static void file_free(void *cls)
@@ -589,7 +597,7 @@ static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltx
         f = NULL;
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else {
-        resp = MHD_create_response_from_callback(len, 64 * 1024, file_reader, f, file_free);
+        resp = MHD_create_response_from_callback(len, 256 * 1024, file_reader, f, file_free);
     }
     if (!resp) {
         if (f)
