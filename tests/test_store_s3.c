@@ -506,6 +506,42 @@ static void test_wire_record(void **state) {
     assert_non_null(strstr(e.msg, "NoSuchKey"));
     assert_null(strstr(e.msg, "session-token-value"));
     objstore_close(s);
+    /* region from an AWS virtual-host URL (endpoint still the proxy) */
+    objstore_opts o = {.s3_endpoint = fault, .s3_path_style = 1, .max_retries = 0};
+    s = open_s3("s3://record.s3.eu-west-2.amazonaws.com/replicas", &o);
+    assert_int_equal(objstore_list_level(s, "app.db", 1, 0, &fi, &n, &e), OBJ_OK);
+    objstore_close(s);
+}
+
+/* Litestream's MinIO-style URL "s3://bucket.host:port/prefix": the endpoint
+ * comes from the URL (beating $AWS_ENDPOINT_URL_S3, which points at moto). */
+static void test_url_forms(void **state) {
+    (void)state;
+    const char *hp = strstr(fault, "://");
+    assert_non_null(hp);
+    char u[400];
+    snprintf(u, sizeof u, "s3://deny.%s/replicas", hp + 3);
+    objstore *s = open_s3(u, NULL);
+    obj_error e;
+    char **names;
+    size_t n;
+    assert_int_equal(objstore_list_dbs(s, &names, &n, &e), OBJ_ERR_AUTH); /* the proxy answered */
+    objstore_close(s);
+    snprintf(u, sizeof u, "s3://%s/replicas", hp + 3); /* host:port without a bucket */
+    assert_null(objstore_open(u, NULL, &e));
+    assert_int_equal(e.code, OBJ_ERR_INVALID);
+    /* a wrong region: 301 + x-amz-bucket-region -> a message that says so */
+    objstore_opts o = {.s3_endpoint = fault, .s3_path_style = 1, .max_retries = 2, .s3_region = "us-east-1"};
+    s = open_s3("s3://moved/replicas", &o);
+    ltx_fileinfo *fi;
+    assert_int_equal(objstore_list_level(s, "app.db", 0, 0, &fi, &n, &e), OBJ_ERR_INVALID);
+    assert_int_equal(e.http_status, 301);
+    assert_non_null(strstr(e.msg, "PermanentRedirect"));
+    assert_non_null(strstr(e.msg, "eu-west-1"));
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 0);
+    objstore_close(s);
 }
 
 struct thr {
@@ -619,11 +655,38 @@ static void test_auth_bad_secret(void **state) {
     free(good);
 }
 
+/* Litestream's own variable names work when the AWS_* pair is absent. */
+static void test_auth_litestream_env(void **state) {
+    (void)state;
+    char *ak = strdup(getenv("AWS_ACCESS_KEY_ID")), *sk = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("LITESTREAM_ACCESS_KEY_ID", getenv("STORE_LS_KEY"), 1);
+    setenv("LITESTREAM_SECRET_ACCESS_KEY", getenv("STORE_LS_SECRET"), 1);
+    objstore *s = open_s3(url, NULL);
+    setenv("AWS_ACCESS_KEY_ID", ak, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", sk, 1);
+    unsetenv("LITESTREAM_ACCESS_KEY_ID");
+    unsetenv("LITESTREAM_SECRET_ACCESS_KEY");
+    obj_error e;
+    uint8_t data[10] = "LTX1abcdef";
+    assert_int_equal(objstore_write_file(s, "lsenv.db", 0, 1, 1, data, sizeof data, 0, &e), OBJ_OK);
+    ltx_fileinfo f = {.level = 0, .min_txid = 1, .max_txid = 1};
+    uint8_t b[4];
+    assert_int_equal(objstore_read_range(s, "lsenv.db", &f, 0, 4, b, &e), OBJ_OK);
+    assert_memory_equal(b, "LTX1", 4);
+    assert_int_equal(objstore_delete_file(s, "lsenv.db", &f, &e), OBJ_OK);
+    objstore_close(s);
+    free(ak);
+    free(sk);
+}
+
 int main(void) {
     if (getenv("STORE_AUTH_ONLY")) {
         const struct CMUnitTest auth[] = {
             cmocka_unit_test(test_auth_roundtrip),
             cmocka_unit_test(test_auth_bad_secret),
+            cmocka_unit_test(test_auth_litestream_env),
         };
         return cmocka_run_group_tests(auth, setup_all, teardown_all);
     }
@@ -633,7 +696,7 @@ int main(void) {
         cmocka_unit_test(test_reads),           cmocka_unit_test(test_write_delete),
         cmocka_unit_test(test_retry_then_success), cmocka_unit_test(test_retries_stop),
         cmocka_unit_test(test_no_retry_on_4xx), cmocka_unit_test(test_range_ignored),
-        cmocka_unit_test(test_wire_record),
+        cmocka_unit_test(test_wire_record),     cmocka_unit_test(test_url_forms),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

@@ -16,6 +16,7 @@ Proxy behaviour is chosen by the bucket name in the (path-style) request:
   deny    403 AccessDenied
   norange proxied with the Range header removed (server sends 200 + all)
   record  requests are recorded (checked here afterwards): empty listing / 404
+  moved   301 PermanentRedirect with x-amz-bucket-region: eu-west-1
 """
 import concurrent.futures
 import http.client
@@ -74,6 +75,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._reply(200, b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
                                         b'<IsTruncated>false</IsTruncated></ListBucketResult>')
             return self._reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
+        if mode == "moved":
+            body = b"<Error><Code>PermanentRedirect</Code><Message>use the right endpoint</Message></Error>"
+            self.send_response(301)
+            self.send_header("x-amz-bucket-region", "eu-west-1")
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return
         if mode == "down":
             return self._reply(503, b"<Error><Code>SlowDown</Code></Error>")
         if mode == "deny":
@@ -165,9 +176,13 @@ def main():
 
         # What went over the wire to the recording proxy.
         rec = proxy.recorded
-        chk.eq(len(rec), 2, "requests seen by the recording proxy")
-        if len(rec) == 2:
-            (m1, p1, h1), (m2, p2, h2) = rec
+        chk.eq(len(rec), 3, "requests seen by the recording proxy")
+        if len(rec) == 3:
+            (m1, p1, h1), (m2, p2, h2), (m3, p3, h3) = rec
+            chk.eq(p3, "/record/?list-type=2&prefix=replicas%2Fapp.db%2F0001%2F", "listing without start-after")
+            chk.ok("/eu-west-2/s3/aws4_request" in h3.get("authorization", ""),
+                   "region taken from a bucket.s3.<region>.amazonaws.com URL")
+            chk.ok("x-amz-security-token" not in h3, "no session token when none is set")
             chk.eq(m1, "GET", "list method")
             chk.eq(p1, "/record/?list-type=2&prefix=replicas%2Fapp.db%2F0000%2F&start-after="
                        "replicas%2Fapp.db%2F0000%2F0000000000000004-ffffffffffffffff.ltx",
@@ -251,6 +266,7 @@ def auth_phase(chk, exe):
         env = dict(os.environ)
         env.update(moto.env())
         env.update({"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+                    "STORE_LS_KEY": key["AccessKeyId"], "STORE_LS_SECRET": key["SecretAccessKey"],
                     "STORE_S3_BUCKET": BUCKET, "STORE_FAULT_ENDPOINT": "http://127.0.0.1:9",
                     "STORE_BIG_COUNT": "0", "STORE_AUTH_ONLY": "1", "LTX_VECTORS": harness.VECTORS})
         env.pop("AWS_ENDPOINT_URL", None)

@@ -116,14 +116,42 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
 
-    /* s3://bucket[/prefix][?endpoint=..&region=..&forcePathStyle=true] */
+    /* s3://bucket[/prefix][?endpoint=..&region=..&forcePathStyle=true]; the
+     * bucket part may also be Litestream's "bucket.host:port" (MinIO style)
+     * or "bucket.s3[.-]<region>.amazonaws.com". */
     const char *p = url + 5;
     const char *q = strchr(p, '?');
     size_t plen = q ? (size_t)(q - p) : strlen(p);
     const char *slash = memchr(p, '/', plen);
     size_t blen = slash ? (size_t)(slash - p) : plen;
     if (blen == 0 || blen > 255) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "S3 URL needs a bucket: %.180s", url);
-    c->bucket = strndup(p, blen);
+    char hostpart[256];
+    memcpy(hostpart, p, blen);
+    hostpart[blen] = 0;
+    char *host_endpoint = NULL, *host_region = NULL;
+    int host_path_style = -1;
+    char *aws = strstr(hostpart, ".amazonaws.com");
+    if (strchr(hostpart, ':') && !strstr(hostpart, ".com")) {
+        char *dot = strchr(hostpart, '.');
+        if (!dot || is_ip_or_localhost(hostpart, strcspn(hostpart, ":")))
+            return obj_fail(NULL, e, OBJ_ERR_INVALID, 0,
+                            "S3 URL needs a bucket (s3://bucket.host:port/prefix or ?endpoint=): %.150s", url);
+        *dot = 0;
+        size_t n = strlen(dot + 1) + 8;
+        host_endpoint = malloc(n);
+        if (host_endpoint) snprintf(host_endpoint, n, "http://%s", dot + 1);
+        host_path_style = 1;
+    } else if (aws && aws[14] == 0) {
+        char *s3 = strstr(hostpart, ".s3.");
+        if (!s3) s3 = strstr(hostpart, ".s3-");
+        if (!s3 || s3 == hostpart)
+            return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "unrecognised AWS host in %.180s", url);
+        *s3 = 0;
+        const char *r = s3 + 4; /* after ".s3." or ".s3-" */
+        size_t rl = (size_t)(aws - r);
+        if (aws > r && strncmp(r, "dualstack.", 10) != 0) host_region = strndup(r, rl);
+    }
+    c->bucket = strdup(hostpart);
     if (slash) {
         const char *pre = slash + 1;
         size_t n = plen - blen - 1;
@@ -132,10 +160,19 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
     } else {
         c->prefix = strdup("");
     }
-    if (!c->bucket || !c->prefix) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    if (!c->bucket || !c->prefix) {
+        free(host_endpoint);
+        free(host_region);
+        return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    }
+    int bad_bucket = !c->bucket[0];
     for (const char *b = c->bucket; *b; b++)
-        if (!(isalnum((unsigned char)*b) || *b == '-' || *b == '.' || *b == '_'))
-            return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "invalid S3 bucket name in %.180s", url);
+        if (!(isalnum((unsigned char)*b) || *b == '-' || *b == '.' || *b == '_')) bad_bucket = 1;
+    if (bad_bucket) {
+        free(host_endpoint);
+        free(host_region);
+        return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "invalid S3 bucket name in %.180s", url);
+    }
 
     char *endpoint = NULL, *region = NULL;
     int path_style = opts ? opts->s3_path_style : -1;
@@ -143,9 +180,8 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
     if (opts && opts->s3_region && *opts->s3_region) region = strdup(opts->s3_region);
     if (q) { /* Litestream-style URL parameters; explicit opts win */
         char *qs = strdup(q + 1);
-        if (!qs) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
         char *save = NULL;
-        for (char *kv = strtok_r(qs, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        for (char *kv = qs ? strtok_r(qs, "&", &save) : NULL; kv; kv = strtok_r(NULL, "&", &save)) {
             char *eq = strchr(kv, '=');
             if (!eq) continue;
             *eq = 0;
@@ -153,13 +189,19 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
             pct_decode(v);
             if (!strcmp(kv, "endpoint") && !endpoint) endpoint = strdup(v);
             else if (!strcmp(kv, "region") && !region) region = strdup(v);
-            else if (!strcmp(kv, "forcePathStyle") && (!opts || opts->s3_path_style == -1)) {
+            else if (!strcmp(kv, "forcePathStyle") && path_style == -1) {
                 int b = parse_bool(v);
                 if (b >= 0) path_style = b;
             }
         }
         free(qs);
     }
+    int use_host_ep = !endpoint && host_endpoint;
+    if (use_host_ep) endpoint = host_endpoint;
+    else free(host_endpoint);
+    if (!region) region = host_region;
+    else free(host_region);
+    if (path_style == -1 && use_host_ep) path_style = host_path_style;
     if (!endpoint) endpoint = dup_env("AWS_ENDPOINT_URL_S3");
     if (!endpoint) endpoint = dup_env("AWS_ENDPOINT_URL");
     if (!region) region = dup_env("AWS_REGION");
@@ -236,6 +278,10 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
     c->access_key = dup_env("AWS_ACCESS_KEY_ID");
     c->secret_key = dup_env("AWS_SECRET_ACCESS_KEY");
     c->session_token = dup_env("AWS_SESSION_TOKEN");
+    if (!c->access_key && !c->secret_key) { /* Litestream's own names, as a pair */
+        c->access_key = dup_env("LITESTREAM_ACCESS_KEY_ID");
+        c->secret_key = dup_env("LITESTREAM_SECRET_ACCESS_KEY");
+    }
     if (!c->access_key != !c->secret_key)
         return obj_fail(NULL, e, OBJ_ERR_AUTH, 0,
                         "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or neither, for anonymous access)");
@@ -323,6 +369,7 @@ typedef struct {
     size_t errlen;
     char content_range[128];
     char meta_ts[64];           /* x-amz-meta-litestream-timestamp */
+    char bucket_region[40];     /* x-amz-bucket-region (wrong-region answers) */
     char last_modified[64];
     long long content_length;   /* -1 unknown */
     const uint8_t *up;
@@ -335,6 +382,7 @@ static size_t on_header(char *data, size_t sz, size_t n, void *u) {
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* new response (redirect/100) */
         r->content_range[0] = 0;
         r->meta_ts[0] = 0;
+        r->bucket_region[0] = 0;
         r->last_modified[0] = 0;
         r->content_length = -1;
         return len;
@@ -354,6 +402,11 @@ static size_t on_header(char *data, size_t sz, size_t n, void *u) {
         if (vl >= sizeof r->meta_ts) vl = sizeof r->meta_ts - 1;
         memcpy(r->meta_ts, v, vl);
         r->meta_ts[vl] = 0;
+    } else if (nl == 19 && strncasecmp(data, "x-amz-bucket-region", 19) == 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < vl && k + 1 < sizeof r->bucket_region; i++)
+            if (isalnum((unsigned char)v[i]) || v[i] == '-') r->bucket_region[k++] = v[i];
+        r->bucket_region[k] = 0;
     } else if (nl == 13 && strncasecmp(data, "last-modified", 13) == 0) {
         if (vl >= sizeof r->last_modified) vl = sizeof r->last_modified - 1;
         memcpy(r->last_modified, v, vl);
@@ -686,8 +739,12 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
             obj_status st = status == 404                     ? OBJ_NOT_FOUND
                             : (status == 401 || status == 403) ? OBJ_ERR_AUTH
                                                                 : OBJ_ERR_INVALID;
-            result = obj_fail(s, e, st, status, "%s %.200s: HTTP %ld%s%s", rq->method, what, status,
-                              code[0] ? " " : "", code);
+            char hint[96] = "";
+            if (r->bucket_region[0] && strcmp(r->bucket_region, c->region) != 0)
+                snprintf(hint, sizeof hint, " (the bucket is in region %s, not %s: set AWS_REGION)",
+                         r->bucket_region, c->region);
+            result = obj_fail(s, e, st, status, "%s %.200s: HTTP %ld%s%s%s", rq->method, what, status,
+                              code[0] ? " " : "", code, hint);
             break;
         }
         if (retry && attempt < c->max_retries) {
