@@ -3,7 +3,7 @@
 # build-bench/), then runs bench/bench.py, which prints the tables and
 # rewrites bench/RESULTS.md.
 #   bench/run.sh [--quick] [--only throughput,lookups,freshness,economy,coldstart,memory]
-#                [--keep] [--no-write]
+#                [--keep] [--no-write] [--write] [--out FILE]
 # Env: BENCH_BUILD (build dir, default build-bench), BENCH_JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
