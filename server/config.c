@@ -90,6 +90,8 @@ void config_usage(FILE *o)
           "  --max-historical N     point-in-time indexes kept per database (default 4)\n"
           "  --historical-idle DUR  drop an unused point-in-time index after (default 5m)\n"
           "  --max-l0-size SIZE     fetch L0 files whole up to this size (default 64M)\n"
+          "  --poll-threads N       poller threads; databases are split between them\n"
+          "                         (default min(cores, 4), at most 64)\n"
           "  --read-token TOKEN     bearer token for database routes\n"
           "  --admin-token TOKEN    bearer token for /admin/* and /metrics\n"
           "  --log-level LEVEL      debug, info, warn, error (default info)\n"
@@ -210,7 +212,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
         c->listen_port = (int)port;
         return 0;
     }
-    if (!strcmp(name, "threads") || !strcmp(name, "max-historical")) {
+    if (!strcmp(name, "threads") || !strcmp(name, "max-historical") || !strcmp(name, "poll-threads")) {
         NEED();
         char *end;
         long n = strtol(v, &end, 10);
@@ -220,6 +222,8 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
         }
         if (!strcmp(name, "threads"))
             c->threads = (int)n;
+        else if (!strcmp(name, "poll-threads"))
+            c->poll_threads = n > 64 ? 64 : (int)n;
         else
             c->max_historical = (int)n;
         return 0;
@@ -304,7 +308,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
 
 static const char *env_flags[] = {"replica", "db", "listen", "threads", "cache-size", "poll-interval", "l1-interval",
                                   "version-window", "rescan-interval", "max-historical", "historical-idle",
-                                  "max-l0-size", "read-token", "admin-token", "s3-endpoint", "s3-region",
+                                  "max-l0-size", "poll-threads", "read-token", "admin-token", "s3-endpoint", "s3-region",
                                   "s3-path-style", "log-level", NULL};
 
 static int takes_value(const char *name) { return strcmp(name, "s3-path-style") != 0; }
@@ -322,6 +326,7 @@ int config_load(srv_config *c, int argc, char **argv, FILE *err)
     c->version_window_ms = 60000;
     c->rescan_ms = 30000;
     c->max_historical = 4;
+    c->poll_threads = cores > 1 ? (cores < 4 ? (int)cores : 4) : 1;
     c->historical_idle_ms = 300000;
     c->max_l0_bytes = (size_t)64 << 20;
     c->s3_path_style = -1;

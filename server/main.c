@@ -36,13 +36,14 @@ int main(int argc, char **argv)
         exit_code = 1;
         goto out;
     }
+    logf_(LOG_INFO, "started", "databases=%zu cache_bytes=%zu poll_ms=%lld version_window_ms=%lld poll_threads=%d",
+          s.ndbs, s.cfg.cache_size, (long long)s.cfg.poll_ms, (long long)s.cfg.version_window_ms,
+          s.cfg.poll_threads);
     if (srv_start_poller(&s) != 0) {
         logf_(LOG_ERROR, "startup_error", "error=\"cannot start the poller\"");
         exit_code = 1;
         goto out;
     }
-    logf_(LOG_INFO, "started", "databases=%zu cache_bytes=%zu poll_ms=%lld version_window_ms=%lld", s.ndbs,
-          s.cfg.cache_size, (long long)s.cfg.poll_ms, (long long)s.cfg.version_window_ms);
     int sig = 0;
     sigwait(&set, &sig);
     logf_(LOG_INFO, "shutdown", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -1,4 +1,4 @@
-/* srv.c - sources, database discovery, the poller thread. */
+/* srv.c - sources, database discovery, the poller threads. */
 #include "srv.h"
 
 #include <errno.h>
@@ -63,6 +63,10 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
     pthread_rwlock_unlock(&s->dbs_lock);
     char q[600];
     logf_(LOG_INFO, "db_added", "db=%s url=%s", name, log_q(q, sizeof q, url));
+    /* wake the poller that owns it */
+    pthread_mutex_lock(&s->poll_mu);
+    pthread_cond_broadcast(&s->poll_cv);
+    pthread_mutex_unlock(&s->poll_mu);
     return 1;
 }
 
@@ -248,31 +252,38 @@ int srv_init(srv *s)
     return 0;
 }
 
+static unsigned name_hash(const char *n)
+{
+    unsigned h = 2166136261u;
+    for (; *n; n++)
+        h = (h ^ (unsigned char)*n) * 16777619u;
+    return h;
+}
+
 static void *poller_main(void *arg)
 {
-    srv *s = arg;
+    struct srv_poller_arg *pa = arg;
+    srv *s = pa->s;
+    int me = pa->idx, k = s->npollers > 0 ? s->npollers : 1;
     int64_t next_rescan = mono_ms() + s->cfg.rescan_ms;
     while (!atomic_load(&s->stopping)) {
         int64_t now = mono_ms();
-        if (now >= next_rescan) {
+        if (me == 0 && now >= next_rescan) {
             discover(s);
             next_rescan = now + s->cfg.rescan_ms;
         }
-        /* snapshot the list: databases are never removed while running */
-        pthread_rwlock_rdlock(&s->dbs_lock);
-        size_t n = s->ndbs;
-        ltxdb **list = malloc((n ? n : 1) * sizeof *list);
-        if (list)
-            memcpy(list, s->dbs, n * sizeof *list);
-        pthread_rwlock_unlock(&s->dbs_lock);
-        int64_t next = next_rescan;
-        for (size_t i = 0; list && i < n && !atomic_load(&s->stopping); i++) {
-            if (mono_ms() >= ltxdb_next_poll(list[i]))
-                ltxdb_poll(list[i], mono_ms());
-            if (ltxdb_next_poll(list[i]) < next)
-                next = ltxdb_next_poll(list[i]);
+        /* the published list never changes: no lock needed */
+        const struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
+        int64_t next = me == 0 ? next_rescan : now + s->cfg.rescan_ms;
+        for (size_t i = 0; l && i < l->n && !atomic_load(&s->stopping); i++) {
+            ltxdb *d = l->v[i];
+            if ((int)(name_hash(ltxdb_name(d)) % (unsigned)k) != me)
+                continue;
+            if (mono_ms() >= ltxdb_next_poll(d))
+                ltxdb_poll(d, mono_ms());
+            if (ltxdb_next_poll(d) < next)
+                next = ltxdb_next_poll(d);
         }
-        free(list);
         pthread_mutex_lock(&s->poll_mu);
         int64_t wait = next - mono_ms();
         if (wait > 0 && !atomic_load(&s->stopping)) {
@@ -293,9 +304,18 @@ static void *poller_main(void *arg)
 
 int srv_start_poller(srv *s)
 {
-    if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
-        return -1;
-    s->poller_started = 1;
+    int k = s->cfg.poll_threads > 0 ? s->cfg.poll_threads : 1;
+    if (k > 64)
+        k = 64;
+    s->npollers = k;
+    for (int i = 0; i < k; i++) {
+        s->poller_args[i].s = s;
+        s->poller_args[i].idx = i;
+        if (pthread_create(&s->pollers[i], NULL, poller_main, &s->poller_args[i]) != 0) {
+            s->npollers = i;
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -305,10 +325,9 @@ void srv_stop_poller(srv *s)
     pthread_mutex_lock(&s->poll_mu);
     pthread_cond_broadcast(&s->poll_cv);
     pthread_mutex_unlock(&s->poll_mu);
-    if (s->poller_started) {
-        pthread_join(s->poller, NULL);
-        s->poller_started = 0;
-    }
+    for (int i = 0; i < s->npollers; i++)
+        pthread_join(s->pollers[i], NULL);
+    s->npollers = 0;
 }
 
 void srv_destroy(srv *s)

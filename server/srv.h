@@ -24,6 +24,7 @@ typedef struct {
     int64_t version_window_ms;
     int64_t rescan_ms;
     int max_historical;
+    int poll_threads;         /* poller threads (databases are split between them) */
     int64_t historical_idle_ms;
     size_t max_l0_bytes;      /* L0 files larger than this are indexed, not fetched */
     const char *read_token;
@@ -69,9 +70,14 @@ typedef struct srv {
     atomic_uint_fast64_t next_uid;
     int64_t started_ms;
 
-    /* poller */
-    pthread_t poller;
-    int poller_started;
+    /* pollers: thread i polls the databases whose name hashes to i;
+     * thread 0 also re-scans --replica roots */
+    pthread_t pollers[64];
+    struct srv_poller_arg {
+        struct srv *s;
+        int idx;
+    } poller_args[64];
+    int npollers;
     pthread_mutex_t poll_mu;
     pthread_cond_t poll_cv;
 

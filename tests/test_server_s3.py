@@ -101,7 +101,8 @@ try:
     ck.ok(re.search(r'^ltxpaged_objstore_lists_total\{store="s3://ltxb/pfx"\} [1-9]\d*$', m, re.M) is not None,
           "s3 lists metric")
     ck.ok(re.search(r'^ltxpaged_db_txid\{db="new.db"\} 4$', m, re.M) is not None, "metric txid of new.db")
-    ck.eq(srv.stop(), 0, "clean exit")
+    if not ck.eq(srv.stop(), 0, "clean exit"):
+        print(open(srv.log_path, errors="replace").read()[-12000:])
     srv = None
 
     # --db NAME=s3://bucket/prefix (the prefix holds the levels)
