@@ -627,8 +627,9 @@ http {{
         d = os.path.join(self.work, "cold")
         replica = os.path.join(d, "cold.db")
         nfiles = self.sz["cold_files"]
+        # pages half incompressible (~2 KiB of 4 KiB): a snapshot of ~40 MB
         g = self.run_json([self.bin("ltxgen"), "synth", replica, "--pages", "20000", "--l0", str(nfiles),
-                           "--touch", "8"])
+                           "--touch", "8", "--random-bytes", "2048"])
         res = {"files": g["files"], "pages": g["pages"], "replica_mb": g["bytes"] / 1e6}
         # file replica first
         srv = self.start_server({"cold.db": replica}, cache="256M")
@@ -638,6 +639,7 @@ http {{
             res["file"] = dict(seconds=t - srv.t0, **c)
         finally:
             self.stop(srv)
+        res["restore_file"] = self.restore_time(replica, os.path.join(d, "restored-file.db"))
         # S3 on moto
         moto = harness.Moto()
         self.procs.append(moto)
@@ -655,6 +657,7 @@ http {{
                 res["s3"] = dict(seconds=t - srv.t0, **c)
             finally:
                 self.stop(srv)
+            res["restore_s3"] = self.restore_time("s3://bench/cold.db", os.path.join(d, "restored-s3.db"), env=env)
         finally:
             self.stop(moto)
         # what a Litestream-VFS-style reader issues to open the same replica:
@@ -662,6 +665,22 @@ http {{
         res["theirs_lists"] = 10 + (nfiles // 1000)
         res["theirs_gets"] = 2 * g["files"]
         self.results["coldstart"] = res
+
+    def restore_time(self, replica, out, env=None):
+        """The alternative to serving pages: download everything and build
+        a local database file (`ltxctl restore`)."""
+        try:
+            t0 = time.monotonic()
+            r = self.run([self.bin("ltxctl"), "restore", replica, out, "--json"], env=env, timeout=600)
+            secs = time.monotonic() - t0
+            j = json.loads(r.stdout)
+            return {"seconds": secs, "files": j.get("files"), "bytes_read": j.get("bytes_read"),
+                    "size": j.get("size")}
+        except Exception as e:
+            return {"error": f"{type(e).__name__}: {e}"[:300]}
+        finally:
+            if os.path.exists(out):
+                os.remove(out)
 
     def upload(self, moto, bucket, local_dir, prefix):
         """Upload a file replica as an S3 replica (<prefix>/<%04x level>/...)."""
@@ -941,16 +960,32 @@ http {{
                 L.append(f"Replica: {cs['files']:,} LTX files (1 snapshot of {cs['pages']:,} pages + L0 chain), "
                          f"{cs['replica_mb']:.1f} MB.")
                 L.append("")
-                L.append("| backend | time to state ok | GETs | LISTs | direct reader GETs | direct reader LISTs |")
-                L.append("| --- | --- | --- | --- | --- | --- |")
+                L.append("| backend | time to state ok | GETs | LISTs | MB read | direct reader GETs | "
+                         "direct reader LISTs |")
+                L.append("| --- | --- | --- | --- | --- | --- | --- |")
                 for k in ("file", "s3"):
                     x = cs.get(k)
                     if not x:
                         continue
+                    mb = x.get("bytes_read")
                     L.append(f"| {k}{' (moto)' if k == 's3' else ''} | {x['seconds']:.2f} s | {fmt(x.get('gets'))} | "
-                             f"{fmt(x.get('lists'))} | {cs['theirs_gets']:,} | {cs['theirs_lists']:,} |")
+                             f"{fmt(x.get('lists'))} | {fmt(mb / 1e6 if mb is not None else None, nd=2)} | "
+                             f"{cs['theirs_gets']:,} | {cs['theirs_lists']:,} |")
                 if "s3_error" in cs:
-                    L.append(f"| s3 (moto) | error: {cs['s3_error']} | | | | |")
+                    L.append(f"| s3 (moto) | error: {cs['s3_error']} | | | | | |")
+                L.append("")
+                for k, title in (("restore_file", "file"), ("restore_s3", "s3 (moto)")):
+                    x = cs.get(k)
+                    if not x:
+                        continue
+                    if "error" in x:
+                        L.append(f"- Alternative, `ltxctl restore` ({title}): error: {x['error']}")
+                        continue
+                    srv_t = cs.get("file" if k == "restore_file" else "s3", {}).get("seconds")
+                    L.append(f"- Alternative, download + restore to a local file with `ltxctl restore` ({title}): "
+                             f"{x['seconds']:.2f} s, {fmt(x.get('files'))} files, {fmt((x.get('bytes_read') or 0) / 1e6)} MB "
+                             f"read, {fmt((x.get('size') or 0) / 1e6)} MB written; ltxpaged ready in "
+                             f"{ratio(srv_t, x['seconds'])} of that time.")
             L.append("")
         me = R.get("memory")
         if me is not None:

@@ -11,10 +11,11 @@
  *       at TXID T-1. Changed pages are recorded by a tiny VFS shim (no diff
  *       of the whole file), so this is fast on large databases.
  *   ltxgen synth REPLICA --pages N [--page-size P] [--l0 F] [--touch K] [--level L]
- *       [--seed S] [--ts-ms MS]
+ *       [--seed S] [--ts-ms MS] [--random-bytes R]
  *       A synthetic replica: a snapshot of N pages (L, default 9) and F L0
  *       files (TXIDs 2..F+1) each rewriting K random pages. Pages are mostly
- *       zero with pgno, TXID and 24 pseudo-random bytes, so files stay small.
+ *       zero with pgno, TXID and R pseudo-random (incompressible) bytes
+ *       (default 24, so files stay small; up to the page size minus 16).
  *
  * Files are written to <name>.tmp and renamed; the mtime is set to the
  * header timestamp as Litestream's file backend does.
@@ -529,20 +530,23 @@ static uint64_t xs(uint64_t *s) {
     return *s = x;
 }
 
+static uint32_t g_random_bytes = 24;
+
 static void synth_page(uint8_t *p, uint32_t ps, uint32_t pgno, uint64_t txid) {
     memset(p, 0, ps);
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(pgno >> (24 - 8 * i));
     for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(txid >> (56 - 8 * i));
     uint64_t s = ((uint64_t)pgno << 32) ^ txid ^ 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < 24; i += 8) {
+    for (uint32_t i = 0; i < g_random_bytes; i += 8) {
         uint64_t r = xs(&s);
-        memcpy(p + 16 + i, &r, 8);
+        uint32_t n = g_random_bytes - i < 8 ? g_random_bytes - i : 8;
+        memcpy(p + 16 + i, &r, n);
     }
 }
 
 static int cmd_synth(int argc, char **argv) {
     const char *replica = NULL;
-    uint64_t pages = 0, ps = 4096, l0 = 0, touch = 4, level = 9, seed = 1, ts = 0;
+    uint64_t pages = 0, ps = 4096, l0 = 0, touch = 4, level = 9, seed = 1, ts = 0, rnd = 24;
     for (int i = 1; i < argc; i++) {
         uint64_t *dst = NULL;
         if (!strcmp(argv[i], "--pages")) dst = &pages;
@@ -552,14 +556,16 @@ static int cmd_synth(int argc, char **argv) {
         else if (!strcmp(argv[i], "--level")) dst = &level;
         else if (!strcmp(argv[i], "--seed")) dst = &seed;
         else if (!strcmp(argv[i], "--ts-ms")) dst = &ts;
+        else if (!strcmp(argv[i], "--random-bytes")) dst = &rnd;
         if (dst) {
             if (i + 1 >= argc || parse_u64(argv[++i], dst)) goto usage;
         } else if (!replica) replica = argv[i];
         else goto usage;
     }
     if (!replica || !pages || pages > 0x7fffffff || !ltx_page_size_valid((uint32_t)ps) ||
-        level > LTX_MAX_LEVEL || l0 > 10000000 || touch == 0 || touch > 100000 || seed == 0)
+        level > LTX_MAX_LEVEL || l0 > 10000000 || touch == 0 || touch > 100000 || seed == 0 || rnd + 16 > ps)
         goto usage;
+    g_random_bytes = (uint32_t)rnd;
     uint32_t lock = ltx_lock_pgno((uint32_t)ps);
     uint32_t commit = (uint32_t)pages;
     if (commit >= lock) commit++; /* N data pages: skip over the lock page */
@@ -632,7 +638,7 @@ done:
     return ret;
 usage:
     fprintf(stderr, "usage: ltxgen synth REPLICA --pages N [--page-size P] [--l0 F] [--touch K] [--level L] "
-                    "[--seed S] [--ts-ms MS]\n");
+                    "[--seed S] [--ts-ms MS] [--random-bytes R]\n");
     return 2;
 }
 
