@@ -612,7 +612,7 @@ http {{
                 steady = dict(seconds=h, ours_gets_per_min=pm(dg, h), ours_lists_per_min=pm(dl, h),
                               theirs_gets_per_min=pm(R * 2 * (placed[0] - placed_mid) + misses_half, h),
                               theirs_lists_per_min=pm(R * 2 * h, h))
-                res[key] = dict(readers=R, seconds=elapsed, l0_files=placed[0], lookups=lookups, errors=errors,
+                res[key] = dict(readers=R, variant=extra[1:] or "default", seconds=elapsed, l0_files=placed[0], lookups=lookups, errors=errors,
                                 warmup=dict(gets=delta(cw1, cw0, "gets"), lists=delta(cw1, cw0, "lists"),
                                             startup=cw0, seconds=t_w),
                                    pages_fetched=pages_fetched, page_misses=misses, page_misses_second_half=misses_half,
@@ -797,6 +797,7 @@ http {{
                  f"{m['nginx']}; {m['wrk']}; sqlite {m['sqlite']}. Load generator, servers and other "
                  "processes share the same cores (loopback).")
         L.append("")
+        L.extend(self.headlines())
         t = R.get("throughput")
         if t is not None:
             L.append("### 1. Page throughput (wrk, 2 threads, 32 keep-alive connections unless noted, random pages, "
@@ -1016,6 +1017,66 @@ http {{
                 L.append(f"- {n}")
             L.append("")
         return "\n".join(L)
+
+    def headlines(self):
+        """The ratios, one line each (details in the sections below)."""
+        R = self.results
+        H = []
+
+        def ok(x, *keys):
+            for k in keys:
+                if not isinstance(x, dict) or k not in x:
+                    return None
+                x = x[k]
+            return x
+        t = R.get("throughput", {})
+        a, b = ok(t, "page_ltx", "rps"), ok(t, "page_nginx", "rps")
+        if a and b:
+            H.append(f"- Single 4 KiB pages: ltxpaged {fmt(a)} req/s vs nginx static files {fmt(b)} req/s = "
+                     f"**{ratio(a, b)}**.")
+        a, b = ok(t, "batch_ltx", "mbps"), ok(t, "range_nginx", "mbps")
+        if a and b:
+            H.append(f"- 32-page batches: ltxpaged {fmt(a)} MB/s vs nginx range reads {fmt(b)} MB/s = **{ratio(a, b)}**.")
+        lk = R.get("lookups", {})
+        a, b = ok(lk, "vfs_warm_1", "lookups_per_sec"), ok(lk, "local_1", "lookups_per_sec")
+        if a and b:
+            H.append(f"- Point lookups via `vfs=ltxhttp`, warm local cache: {fmt(a)}/s vs local SQLite file {fmt(b)}/s "
+                     f"= **{ratio(a, b)}**; cold (new connection per lookup, warm server): "
+                     f"{fmt(ok(lk, 'vfs_cold', 'lookups_per_sec'))}/s vs {fmt(ok(lk, 'local_cold', 'lookups_per_sec'))}/s "
+                     f"= **{ratio(ok(lk, 'vfs_cold', 'lookups_per_sec'), ok(lk, 'local_cold', 'lookups_per_sec'))}**.")
+        fr = R.get("freshness", {})
+        if ok(fr, "1000", "p50_ms") is not None:
+            parts = [f"{k} ms poll: p50 {fr[k]['p50_ms']:.0f} / p99 {fr[k]['p99_ms']:.0f} ms"
+                     for k in ("1000", "250", "100", "20") if ok(fr, k, "p50_ms") is not None]
+            H.append(f"- Freshness (L0 file appears → client transaction sees it): {'; '.join(parts)}.")
+        ec = ok(R.get("economy", {}), "by_readers") or {}
+        big = max((x for x in ec.values() if isinstance(x, dict) and "steady" in x
+                   and x.get("variant", "default") == "default"), key=lambda x: x["readers"], default=None)
+        if big:
+            y = big["steady"]
+            H.append(f"- Object store, {big['readers']} readers (steady state): ltxpaged "
+                     f"{fmt(y['ours_gets_per_min'])} GETs + {fmt(y['ours_lists_per_min'])} LISTs per minute vs "
+                     f"{fmt(y['theirs_gets_per_min'])} + {fmt(y['theirs_lists_per_min'])} for direct readers = "
+                     f"**{ratio(y['theirs_gets_per_min'], y['ours_gets_per_min'], 0)} fewer GETs, "
+                     f"{ratio(y['theirs_lists_per_min'], y['ours_lists_per_min'], 0)} fewer LISTs**.")
+        cs = R.get("coldstart", {})
+        if ok(cs, "s3", "seconds") is not None:
+            H.append(f"- Cold start, {cs['files']:,} LTX files on moto S3: ready in {cs['s3']['seconds']:.2f} s with "
+                     f"{fmt(cs['s3'].get('gets'))} GETs + {fmt(cs['s3'].get('lists'))} LISTs "
+                     f"({ratio(cs['theirs_gets'], cs['s3'].get('gets'))} fewer GETs than a direct reader's open).")
+        me = R.get("memory", {})
+        if me.get("runs"):
+            r0 = me["runs"][-1]
+            idx = (r0["rss_ready_kb"] - me["baseline_rss_kb"]) * 1024 / me["pages"]
+            H.append(f"- Memory: ~{idx:.0f} bytes of RSS per indexed page ({me['pages']:,} pages); with "
+                     f"--cache-size {r0['cache']}, RSS after reading 8× the cache size: "
+                     f"{r0['rss_full_kb'] / 1024:.0f} MiB.")
+        errs = [k for k, v in R.items() if isinstance(v, dict) and "error" in v]
+        if errs:
+            H.append(f"- Not measured (failed in this run): {', '.join(errs)} — see below.")
+        if H:
+            H = ["### Headlines", ""] + H + [""]
+        return H
 
     def git_rev(self):
         r = subprocess.run(["git", "-C", SRC, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
