@@ -41,6 +41,13 @@ struct ltxdb {
     uint64_t gen;              /* bumped on every rebuild */
     hist_ix **hists;
     size_t nhists;
+    /* TXIDs found not restorable recently (under hist_mu): answered 410
+     * without listing the bucket again for an l1 interval */
+    struct {
+        uint64_t txid;
+        int64_t at;
+    } gone[32];
+    unsigned ngone;
 
     int state;
     int initialized;
@@ -898,10 +905,24 @@ static int hist_get(ltxdb *d, uint64_t txid, db_err *err)
         pthread_mutex_unlock(&d->hist_mu);
         return 0;
     }
+    int64_t mono = mono_ms();
+    for (unsigned i = 0; i < d->ngone && i < 32; i++)
+        if (d->gone[i].txid == txid && mono - d->gone[i].at < d->srv->cfg.l1_interval_ms) {
+            pthread_mutex_unlock(&d->hist_mu);
+            set_err(err, 410, LTXW_E_TXID_GONE, "TXID %016" PRIx64 " can no longer be restored", txid);
+            return -1;
+        }
     char stall[256], msg[256];
     vindex *x = NULL;
     int r = plan_and_build(d, txid, &x, stall, sizeof stall, msg, sizeof msg, NULL);
     if (r != PLAN_OK) {
+        if (r == PLAN_NOT_AVAILABLE || r == PLAN_WAIT) {
+            d->gone[d->ngone % 32].txid = txid;
+            d->gone[d->ngone % 32].at = mono;
+            d->ngone++;
+            if (d->ngone >= 64)
+                d->ngone = 32; /* keep it bounded, all 32 slots in use */
+        }
         pthread_mutex_unlock(&d->hist_mu);
         if (r == PLAN_NOT_AVAILABLE || r == PLAN_WAIT)
             set_err(err, 410, LTXW_E_TXID_GONE, "TXID %016" PRIx64 " can no longer be restored", txid);
