@@ -549,8 +549,11 @@ static int rebuild_live(ltxdb *d, const char *why)
         return 0;
     }
     if (r == PLAN_WAIT) {
-        if (!d->live)
+        if (!d->live) {
             set_state(d, DB_WAITING, "no LTX files yet");
+            if (!d->initialized)
+                logf_(LOG_INFO, "db_waiting", "db=%s reason=\"no LTX files yet\"", d->name);
+        }
         return -1;
     }
     record_error(d, "plan_error", msg[0] ? msg : stall);
