@@ -34,10 +34,10 @@ ALL = ["throughput", "lookups", "freshness", "economy", "coldstart", "memory"]
 
 # Sizes: full run / --quick.
 SIZES = {
-    False: dict(db_rows=1_000_000, wrk_seconds=10, wrk_rounds=2, lookups=20000, cold_lookups=300,
+    False: dict(db_rows=1_200_000, wrk_seconds=10, wrk_rounds=2, lookups=20000, cold_lookups=300,
                 fresh_counts=(100, 100, 100, 100), econ_window=60, econ_readers=(1, 10, 100),
                 cold_files=1200, mem_pages=1_000_000, mem_caches=("64M", "256M")),
-    True: dict(db_rows=100_000, wrk_seconds=4, wrk_rounds=1, lookups=5000, cold_lookups=100,
+    True: dict(db_rows=120_000, wrk_seconds=4, wrk_rounds=1, lookups=5000, cold_lookups=100,
                fresh_counts=(20, 30, 30, 30), econ_window=15, econ_readers=(1, 10, 100),
                cold_files=1000, mem_pages=200_000, mem_caches=("32M",)),
 }
