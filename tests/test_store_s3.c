@@ -333,6 +333,9 @@ static void test_reads(void **state) {
     objstore_get_stats(s, &st);
     assert_true(st.gets > 0 && st.bytes_read > 0);
     assert_int_equal(st.retries, 0);
+    /* moto answers "Connection: close", so every request connects here;
+     * keep-alive is checked through the proxy (test_keepalive) */
+    assert_int_equal(st.connects, st.gets + st.lists + st.heads);
     objstore_close(s);
 }
 
@@ -568,9 +571,7 @@ static void *reader(void *arg) {
     return NULL;
 }
 
-static void test_threads(void **state) {
-    (void)state;
-    objstore *s = open_s3(url, NULL);
+static void run_threads(objstore *s) {
     pthread_t th[4];
     struct thr t[4];
     for (int i = 0; i < 4; i++) {
@@ -581,11 +582,45 @@ static void test_threads(void **state) {
         pthread_join(th[i], NULL);
         assert_int_equal(t[i].failures, 0);
     }
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    objstore *s = open_s3(url, NULL);
+    run_threads(s);
     objstore_stats st;
     objstore_get_stats(s, &st);
     assert_int_equal(st.lists, 100);
     assert_int_equal(st.gets, 100);
     assert_int_equal(st.errors, 0);
+
+    objstore_close(s);
+}
+
+/* Keep-alive through the proxy (which, unlike moto, keeps connections open):
+ * sequential calls reuse one connection; calls from 4 threads share the
+ * pool (at most one connection per concurrent request). */
+static void test_keepalive(void **state) {
+    (void)state;
+    objstore_opts o = {.s3_endpoint = fault, .s3_path_style = 1, .max_retries = 0};
+    objstore *s = open_s3("s3://pass/replicas", &o);
+    obj_error e;
+    ltx_fileinfo f = first_l0();
+    for (int i = 0; i < 50; i++) {
+        uint8_t hdr[100];
+        assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, hdr, &e), OBJ_OK);
+    }
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    printf("keep-alive: 50 sequential requests over %llu connection(s)\n", (unsigned long long)st.connects);
+    assert_true(st.connects >= 1 && st.connects <= 2);
+    run_threads(s);
+    objstore_stats st2;
+    objstore_get_stats(s, &st2);
+    printf("keep-alive: 200 requests from 4 threads over %llu more connection(s)\n",
+           (unsigned long long)(st2.connects - st.connects));
+    assert_int_equal(st2.errors, 0);
+    assert_true(st2.connects - st.connects <= 8);
     objstore_close(s);
 }
 
@@ -697,7 +732,7 @@ int main(void) {
         cmocka_unit_test(test_retry_then_success), cmocka_unit_test(test_retries_stop),
         cmocka_unit_test(test_no_retry_on_4xx), cmocka_unit_test(test_range_ignored),
         cmocka_unit_test(test_wire_record),     cmocka_unit_test(test_url_forms),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads),         cmocka_unit_test(test_keepalive),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -173,6 +173,7 @@ void objstore_get_stats(const objstore *s, objstore_stats *out) {
     out->bytes_written = atomic_load_explicit(&m->bytes_written, memory_order_relaxed);
     out->errors = atomic_load_explicit(&m->errors, memory_order_relaxed);
     out->retries = atomic_load_explicit(&m->retries, memory_order_relaxed);
+    out->connects = atomic_load_explicit(&m->connects, memory_order_relaxed);
 }
 
 void objstore_free_names(char **names, size_t n) {

@@ -57,6 +57,7 @@ typedef struct {
     uint64_t bytes_written;
     uint64_t errors;          /* calls that returned an error other than NOT_FOUND */
     uint64_t retries;
+    uint64_t connects;        /* new network connections opened (S3); low = keep-alive works */
 } objstore_stats;
 
 /* url: "file:///abs/path", a plain path, or "s3://bucket[/prefix]".

@@ -710,6 +710,9 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
         }
         CURLcode cc = curl_easy_perform(h);
         curl_slist_free_all(hl);
+        long nconn = 0;
+        if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
+            OBJ_COUNT(s, connects, nconn);
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         r->status = status;

@@ -21,7 +21,7 @@ struct objstore {
     int is_s3;
     char *root;         /* file backend: root folder (no trailing '/') */
     s3ctx *s3;          /* S3 backend state */
-    _Atomic uint64_t gets, lists, puts, deletes, heads, bytes_read, bytes_written, errors, retries;
+    _Atomic uint64_t gets, lists, puts, deletes, heads, bytes_read, bytes_written, errors, retries, connects;
 };
 
 #define OBJ_COUNT(s, field, n) atomic_fetch_add_explicit(&(s)->field, (uint64_t)(n), memory_order_relaxed)
