@@ -159,6 +159,7 @@ try:
     ck.eq(j["server"]["read_token_required"], True, "server says tokens are on")
     st, j = jget(b + "/admin/dbs", {"Authorization": f"Bearer {AT}"})
     ck.eq([x["name"] for x in j["databases"]], ["app.db"], "/admin/dbs")
+    ck.ok("cache" in j and "object_stores" in j and "server" in j, "/admin/dbs has server, cache, store counters")
 
     # --- metrics
     st, h, body = curl(b + "/metrics", *A)
