@@ -87,6 +87,13 @@ def objstore_counters(status):
                 if r is not None:
                     return r
         return None
+    stores = status.get("object_stores") if isinstance(status, dict) else None
+    if isinstance(stores, list) and stores and all(isinstance(x, dict) for x in stores):
+        out = {}
+        for key in ("gets", "lists", "bytes_read", "heads"):
+            vals = [x.get(key) for x in stores]
+            out[key] = sum(vals) if all(isinstance(v, (int, float)) for v in vals) else None
+        return out
     base = sub(status) or status
     out = {}
     for key, names in (("gets", ("gets", "get", "get_requests")), ("lists", ("lists", "list", "list_requests")),
@@ -756,7 +763,11 @@ http {{
                 run["rss_full_kb"] = full["VmRSS"]
                 run["hwm_kb"] = full["VmHWM"]
                 try:
-                    run["cache_reported"] = find_key(self.admin(srv), ("bytes", "cache_bytes", "used_bytes"))
+                    adm = self.admin(srv)
+                    if isinstance(adm.get("cache"), dict) and "bytes" in adm["cache"]:
+                        run["cache_reported"] = (adm["cache"]["bytes"], ("cache", "bytes"))
+                    else:
+                        run["cache_reported"] = find_key(adm, ("bytes", "cache_bytes", "used_bytes"))
                 except Exception as e:
                     run["cache_reported"] = str(e)
                 res["runs"].append(run)
