@@ -216,6 +216,22 @@ static void test_open_urls(void **state) {
     assert_null(objstore_open(url, NULL, &e));
     assert_int_equal(e.code, OBJ_ERR_INVALID);
 
+    /* a relative root is pinned to the current folder at open */
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(tmproot), 0);
+    s = objstore_open("app.db", NULL, &e);
+    assert_int_equal(chdir("/"), 0);
+    assert_non_null(s);
+    ltx_fileinfo *rel;
+    json_t *exp9[64];
+    assert_int_equal(objstore_list_level(s, "", 9, 0, &rel, &n, &e), OBJ_OK);
+    assert_int_equal(n, expected_level(9, 0, exp9, 64));
+    assert_true(n > 0);
+    free(rel);
+    objstore_close(s);
+    assert_int_equal(chdir(cwd), 0);
+
     /* a root that does not exist yet: empty listings, not errors */
     snprintf(url, sizeof url, "%s/not-yet", tmproot);
     s = objstore_open(url, NULL, &e);

@@ -21,11 +21,26 @@ obj_status file_open(objstore *s, const char *path, obj_error *e) {
     if (n == 0) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "empty store path");
     if (n >= PATH_MAX - 64) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "store path too long");
     if (memchr(path, 0, n) != NULL) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "bad store path");
-    s->root = strndup(path, n);
+    if (path[0] != '/') { /* relative: pin it to the current folder now */
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) return obj_fail(NULL, e, OBJ_ERR_IO, 0, "getcwd: %s", strerror(errno));
+        size_t cl = strlen(cwd);
+        if (cl + 1 + n >= PATH_MAX - 64) return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "store path too long");
+        s->root = malloc(cl + n + 2);
+        if (s->root) {
+            memcpy(s->root, cwd, cl);
+            s->root[cl] = '/';
+            memcpy(s->root + cl + 1, path, n);
+            s->root[cl + 1 + n] = 0;
+        }
+    } else {
+        s->root = strndup(path, n);
+    }
     if (!s->root) return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
+    n = strlen(s->root);
     if (n == 1 && s->root[0] == '/') s->root[0] = 0; /* "/" -> "" so joins give "/x" */
     struct stat st;
-    if (stat(n ? path : "/", &st) == 0 && !S_ISDIR(st.st_mode))
+    if (stat(n ? s->root : "/", &st) == 0 && !S_ISDIR(st.st_mode))
         return obj_fail(NULL, e, OBJ_ERR_INVALID, 0, "store path is not a folder: %.200s", s->root);
     /* A missing root is allowed: it may be created later (empty listings). */
     return OBJ_OK;
@@ -330,13 +345,35 @@ obj_status file_read_file(objstore *s, const char *db, const ltx_fileinfo *f, si
 }
 
 /* mkdir -p for the folders below the root (the root too if missing). */
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+/* mkdir -p; every folder created is made durable by fsyncing its parent. */
 static int mkdirs(char *path) {
     size_t n = strlen(path);
     for (size_t i = 1; i <= n; i++) {
         if (path[i] == '/' || path[i] == 0) {
             char c = path[i];
             path[i] = 0;
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            if (mkdir(path, 0755) == 0) {
+                char parent[PATH_MAX];
+                snprintf(parent, sizeof parent, "%s", path);
+                char *sl = strrchr(parent, '/');
+                if (sl == parent) sl[1] = 0;
+                else if (sl) *sl = 0;
+                else snprintf(parent, sizeof parent, ".");
+                if (fsync_dir(parent) != 0) {
+                    path[i] = c;
+                    return -1;
+                }
+            } else if (errno != EEXIST) {
                 path[i] = c;
                 return -1;
             }
@@ -350,16 +387,6 @@ static int mkdirs(char *path) {
         return -1;
     }
     return 0;
-}
-
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    errno = err;
-    return rc;
 }
 
 obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
