@@ -39,6 +39,7 @@ typedef struct req {
     int route;
     int waited;                /* long-poll finished */
     int suspended;
+    int was_waiter;            /* counted in http.pending_polls until completed */
     ltxdb *wdb;
     uint64_t since;
     int64_t deadline;
@@ -53,6 +54,7 @@ typedef struct {
     pthread_cond_t wcv;
     req waiters;               /* sentinel of a circular list */
     size_t nwaiters;
+    atomic_int pending_polls;  /* long-polls suspended and not yet completed */
     int waker_stop;
     pthread_t waker;
     int waker_started;
@@ -713,6 +715,10 @@ static enum MHD_Result route_changes(http *h, req *r, struct MHD_Connection *c, 
             r->deadline = mono_ms() + (int64_t)wait * 1000;
             r->conn = c;
             r->suspended = 1;
+            if (!r->was_waiter) {
+                r->was_waiter = 1;
+                atomic_fetch_add(&h->pending_polls, 1);
+            }
             waiter_add(h, r);
             MHD_suspend_connection(c);
             pthread_cond_broadcast(&h->wcv);
@@ -1255,6 +1261,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
             waiter_del(h, r);
         pthread_mutex_unlock(&h->wmu);
     }
+    if (r->was_waiter)
+        atomic_fetch_sub(&h->pending_polls, 1);
     free(r->raw);
     free(r);
     *con_cls = NULL;
@@ -1351,6 +1359,12 @@ void http_stop(srv *s)
     pthread_mutex_unlock(&h->wmu);
     if (h->waker_started)
         pthread_join(h->waker, NULL);
+    /* let the resumed long-polls send their answers before the daemon
+     * closes the connections (at most 2 s) */
+    for (int i = 0; i < 400 && atomic_load(&h->pending_polls) > 0; i++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     if (h->d)
         MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->wmu);

@@ -203,7 +203,8 @@ try:
 
     th = threading.Thread(target=longpoll)
     th.start()
-    time.sleep(0.5)
+    ck.ok(srv.wait_for(lambda: (jget(srv.base + "/admin/status")[1] or {}).get("server", {})
+                       .get("long_polls_waiting") == 1, 5), "long-poll registered")
     t0 = time.time()
     srv.p.send_signal(signal.SIGINT)
     th.join(10)
