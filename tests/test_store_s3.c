@@ -716,12 +716,43 @@ static void test_auth_litestream_env(void **state) {
     free(sk);
 }
 
+/* Virtual-host addressing (the AWS default): Host "<bucket>.s3.amazonaws.com",
+ * path without the bucket, all sent to moto via LTXHTTP_S3_CONNECT_TO. */
+static void test_auth_virtual_host(void **state) {
+    (void)state;
+    const char *ep = getenv("AWS_ENDPOINT_URL_S3");
+    const char *port = strrchr(ep, ':');
+    assert_non_null(port);
+    char ct[128];
+    snprintf(ct, sizeof ct, "::127.0.0.1:%s", port + 1);
+    setenv("LTXHTTP_S3_CONNECT_TO", ct, 1);
+    objstore_opts o = {.s3_endpoint = "http://s3.amazonaws.com", .s3_path_style = 0, .max_retries = 0};
+    objstore *s = open_s3(url, &o);
+    unsetenv("LTXHTTP_S3_CONNECT_TO");
+    obj_error e;
+    uint8_t data[200];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i ^ 0x5a);
+    if (objstore_write_file(s, "vhost.db", 0, 7, 7, data, sizeof data, 1735689600000LL, &e) != OBJ_OK)
+        fail_msg("virtual-host PUT: %s", e.msg);
+    ltx_fileinfo f = {.level = 0, .min_txid = 7, .max_txid = 7, .size = sizeof data};
+    uint8_t b[50];
+    assert_int_equal(objstore_read_range(s, "vhost.db", &f, 10, 50, b, &e), OBJ_OK);
+    assert_memory_equal(b, data + 10, 50);
+    int64_t ts;
+    assert_int_equal(objstore_file_timestamp(s, "vhost.db", &f, &ts, &e), OBJ_OK);
+    assert_int_equal(ts, 1735689600000LL);
+    assert_int_equal(objstore_delete_file(s, "vhost.db", &f, &e), OBJ_OK);
+    assert_int_equal(objstore_read_range(s, "vhost.db", &f, 10, 50, b, &e), OBJ_NOT_FOUND);
+    objstore_close(s);
+}
+
 int main(void) {
     if (getenv("STORE_AUTH_ONLY")) {
         const struct CMUnitTest auth[] = {
             cmocka_unit_test(test_auth_roundtrip),
             cmocka_unit_test(test_auth_bad_secret),
             cmocka_unit_test(test_auth_litestream_env),
+            cmocka_unit_test(test_auth_virtual_host),
         };
         return cmocka_run_group_tests(auth, setup_all, teardown_all);
     }

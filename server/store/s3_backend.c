@@ -38,6 +38,7 @@ struct s3ctx {
     char *base_path;     /* "/bucket" (path style) or "" (virtual host); plus endpoint path */
     char *region;
     char *access_key, *secret_key, *session_token; /* NULL = unsigned requests */
+    struct curl_slist *connect_to; /* $LTXHTTP_S3_CONNECT_TO (like curl --connect-to) */
     long timeout_ms;
     int max_retries;
     CURLSH *share;
@@ -278,6 +279,9 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
     c->access_key = dup_env("AWS_ACCESS_KEY_ID");
     c->secret_key = dup_env("AWS_SECRET_ACCESS_KEY");
     c->session_token = dup_env("AWS_SESSION_TOKEN");
+    const char *ct = getenv("LTXHTTP_S3_CONNECT_TO"); /* "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT" */
+    if (ct && *ct && !(c->connect_to = curl_slist_append(NULL, ct)))
+        return obj_fail(NULL, e, OBJ_ERR_NOMEM, 0, "out of memory");
     if (!c->access_key && !c->secret_key) { /* Litestream's own names, as a pair */
         c->access_key = dup_env("LITESTREAM_ACCESS_KEY_ID");
         c->secret_key = dup_env("LITESTREAM_SECRET_ACCESS_KEY");
@@ -305,6 +309,7 @@ void s3_close(objstore *s) {
     if (!c) return;
     for (int i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
     if (c->share) curl_share_cleanup(c->share);
+    curl_slist_free_all(c->connect_to);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&c->share_locks[i]);
     pthread_mutex_destroy(&c->pool_lock);
     free(c->bucket);
@@ -698,6 +703,7 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (c->connect_to) curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
         if (!strcmp(rq->method, "PUT")) {
             curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
             curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
