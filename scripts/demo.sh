@@ -80,7 +80,9 @@ cleanup() {
     if [ ${#pids[@]} -gt 0 ]; then
         echo
         echo "stopping: ${pids[*]}"
-        for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        # each was started with setsid, so its PID is also its process group:
+        # kill the group (the writer loop's sleep/sqlite3 children too)
+        for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
         for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     fi
 }
@@ -114,7 +116,9 @@ INSERT INTO events(at, msg)
   SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'seed row ' || value FROM generate_series(1, 100);
 SQL
 
-"$LTXCTL" replicate "$DB" "$REPLICA" --interval 500ms >"$DEMO/replicate.log" 2>&1 &
+# Background processes run in their own sessions (setsid), so a Ctrl-C reaches
+# only this script, which then stops them in order (see cleanup).
+setsid "$LTXCTL" replicate "$DB" "$REPLICA" --interval 500ms >"$DEMO/replicate.log" 2>&1 &
 pids+=($!)
 note "ltxctl replicate (pid $!) -> log $DEMO/replicate.log"
 for _ in $(seq 1 50); do
@@ -124,21 +128,22 @@ done
 ls "$REPLICA/ltx/0/"*.ltx >/dev/null 2>&1 || { echo "demo.sh: replicate wrote nothing:"; cat "$DEMO/replicate.log"; exit 1; }
 note "first LTX file: $(ls "$REPLICA/ltx/0/" | head -1)"
 
-(
-    n=0
+writer_loop() {
+    local n=0
     while :; do
         n=$((n + 1))
-        sqlite3 "$DB" "PRAGMA busy_timeout=5000; INSERT INTO events(at, msg) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'live row $n');" >/dev/null
+        sqlite3 "$1" "PRAGMA busy_timeout=5000; INSERT INTO events(at, msg) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'live row $n');" >/dev/null
         sleep 1
     done
-) &
+}
+setsid bash -c "$(declare -f writer_loop); writer_loop \"\$1\"" writer "$DB" &
 pids+=($!)
 note "writer loop (pid $!): one INSERT per second into $DB"
 
 # ---- 4. the page server -----------------------------------------------------------
 if [ $have_server = 1 ]; then
     say "starting ltxpaged on $URL"
-    "$LTXPAGED" --replica "file://$DEMO/bucket" --listen "127.0.0.1:$port" --poll-interval 250ms \
+    setsid "$LTXPAGED" --replica "file://$DEMO/bucket" --listen "127.0.0.1:$port" --poll-interval 250ms \
         >"$DEMO/ltxpaged.log" 2>&1 &
     pids+=($!)
     note "ltxpaged (pid $!) -> log $DEMO/ltxpaged.log"
@@ -203,7 +208,7 @@ done
 status=0
 if [ "$seconds" -gt 0 ]; then
     say "check: stop the writer, wait for the replica and the server to catch up"
-    kill "${pids[1]}" 2>/dev/null || true; wait "${pids[1]}" 2>/dev/null || true
+    kill -- "-${pids[1]}" 2>/dev/null || true; wait "${pids[1]}" 2>/dev/null || true
     want=$(local_count)
     got="" ok=0
     for _ in $(seq 1 60); do

@@ -7,9 +7,11 @@ byte-identical to `ltxctl restore`; here we check its exit status, its
 output, and that it stopped every process it started."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness  # noqa: E402
@@ -46,6 +48,45 @@ def main():
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         c.ok(d not in ps, "no process of the demo is left running")
         c.ok(not harness_port_open(port), "the port is free again")
+        # Ctrl-C: SIGINT to the script's process group (what a terminal does)
+        # stops everything it started, quickly
+        d2 = os.path.join(tmp, "demo-int")
+        port2 = harness.free_port()
+        args2 = ["bash", os.path.join(harness.SRC, "scripts", "demo.sh"), "--no-install", "--no-build",
+                 "--build-dir", harness.BUILD, "--dir", d2, "--interval", "1", "--port", str(port2)]
+        if harness.SANITIZE:
+            args2.append("--no-vfs")
+        log = open(os.path.join(tmp, "int.log"), "w+")
+        p = subprocess.Popen(args2, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and p.poll() is None:
+                log.seek(0)
+                if log.read().count("-- ") >= 2:  # at least two live reads shown
+                    break
+                time.sleep(0.2)
+            t0 = time.time()
+            os.killpg(p.pid, signal.SIGINT)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+            c.ok(p.poll() is not None, f"Ctrl-C stops the demo (after {time.time() - t0:.1f}s)")
+            c.ok(time.time() - t0 < 10, f"Ctrl-C stops it within 10 s ({time.time() - t0:.1f}s)")
+            c.eq(p.returncode, 130, "exit status after Ctrl-C")
+            log.seek(0)
+            out = log.read()
+            c.ok("stopping:" in out, "cleanup ran")
+            time.sleep(0.5)
+            ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+            c.ok(d2 not in ps, "no process of the interrupted demo is left running")
+            c.ok(not harness_port_open(port2), "its port is free again")
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            log.close()
         # refuses to wipe a directory it did not create
         other = os.path.join(tmp, "mine")
         os.makedirs(other)
