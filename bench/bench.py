@@ -341,11 +341,53 @@ http {{
         p.url = f"http://127.0.0.1:{port}"
         return p
 
+    def start_nginx_cache_tier(self, upstream_port):
+        """nginx with deploy/nginx-cache.conf (paths and ports rewritten) in
+        front of ltxpaged."""
+        src = os.path.join(SRC, "deploy", "nginx-cache.conf")
+        with open(src) as f:
+            inc = f.read()
+        prefix = os.path.join(self.work, "nginx-tier")
+        os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+        port = harness.free_port()
+        reps = [("/var/cache/nginx/ltxhttp", os.path.join(prefix, "cache")),
+                ("127.0.0.1:7070", f"127.0.0.1:{upstream_port}"), ("listen 8080;", f"listen 127.0.0.1:{port};")]
+        for a, b in reps:
+            if a not in inc:
+                raise RuntimeError(f"deploy/nginx-cache.conf no longer contains {a!r}")
+            inc = inc.replace(a, b)
+        with open(os.path.join(prefix, "ltx-cache.conf"), "w") as f:
+            f.write(inc)
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = f"""{user}worker_processes 2;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path {prefix}/tmp/body;
+  proxy_temp_path {prefix}/tmp/proxy;
+  fastcgi_temp_path {prefix}/tmp/fastcgi;
+  uwsgi_temp_path {prefix}/tmp/uwsgi;
+  scgi_temp_path {prefix}/tmp/scgi;
+  include {prefix}/ltx-cache.conf;
+}}
+"""
+        cpath = os.path.join(prefix, "nginx.conf")
+        with open(cpath, "w") as f:
+            f.write(conf)
+        p = self.start(["nginx", "-c", cpath, "-p", prefix + "/"], name="nginx-tier")
+        harness.wait_port(port, 15, p.p)
+        p.url = f"http://127.0.0.1:{port}"
+        return p
+
     # ---------------------------------------------------------------- wrk
-    def wrk(self, url, mode, npages, conns=32, seconds=None, batch=32):
+    def wrk(self, url, mode, npages, conns=32, seconds=None, batch=32, txid=""):
         seconds = seconds or self.sz["wrk_seconds"]
         args = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", os.path.join(HERE, "pages.lua"),
-                url, "--", mode, "bench.db", str(npages), str(batch), str(PAGE)]
+                url, "--", mode, "bench.db", str(npages), str(batch), str(PAGE), txid]
         r = self.run(args, timeout=seconds + 60)
         m = re.search(r"WRKJSON (\{.*\})", r.stdout)
         if not m:
@@ -404,11 +446,47 @@ http {{
             for key, *_ in plan:
                 ok = [x for x in res[key + "_all"] if "rps" in x]
                 res[key] = max(ok, key=lambda x: x["rps"]) if ok else res[key + "_all"][-1]
+            try:
+                res["tier"] = self.cache_tier(srv, ngx, n)
+            except Exception as e:
+                res["tier"] = {"error": f"{type(e).__name__}: {e}"[:300]}
             res["server_rss_kb"] = rss_kb(srv.p.pid)
             self.results["throughput"] = res
         finally:
             self.stop(ngx)
             self.stop(srv)
+
+    def cache_tier(self, srv, ngx, n):
+        """Immutable ?txid= page URLs through deploy/nginx-cache.conf vs
+        ltxpaged direct (same URLs) vs nginx static files."""
+        txid = http_json(f"{srv.url}/bench.db")["txid"]
+        tier = self.start_nginx_cache_tier(srv.port)
+        try:
+            st, h, body = harness.http_get(f"{tier.url}/bench.db/pages/1?txid={txid}")
+            st2, _, direct = harness.http_get(f"{srv.url}/bench.db/pages/1?txid={txid}")
+            if st != 200 or body != direct:
+                raise RuntimeError(f"cache tier answered {st} ({len(body)} B), direct {st2}")
+            log("wrk: cache tier warm-up (immutable ?txid= page URLs)")
+            warm = self.wrk(tier.url, "pagetxid", n, seconds=max(2, self.sz["wrk_seconds"]), txid=txid)
+            out = {"txid": txid, "warmup": warm}
+            for rnd in range(self.sz["wrk_rounds"]):
+                for key, url in (("tier", tier.url), ("direct", srv.url)):
+                    log(f"wrk round {rnd + 1}: {key} (pagetxid)")
+                    j = self.wrk(url, "pagetxid", n, txid=txid)
+                    out.setdefault(key + "_all", []).append(j)
+            for key in ("tier", "direct"):
+                out[key] = max(out[key + "_all"], key=lambda x: x["rps"])
+            # hit ratio on a sample after the runs
+            rnd_ = random.Random(3)
+            stats = {}
+            for _ in range(200):
+                _, hh, _ = harness.http_get(f"{tier.url}/bench.db/pages/{rnd_.randint(1, n)}?txid={txid}")
+                k = hh.get("x-cache-status", "none")
+                stats[k] = stats.get(k, 0) + 1
+            out["sample_cache_status"] = stats
+            return out
+        finally:
+            self.stop(tier)
 
     def lookup(self, uri, label, env=None, **kw):
         args = [self.bin("vfs_lookup"), "--db", uri, "--label", label, "--max-id", str(self.bench_db()["rows"])]
@@ -842,12 +920,24 @@ http {{
                 if "mbps" in rl:
                     L.append(f"| 32 pages `Range:` on ltxpaged `/file`, MB/s | {fmt(rl['mbps'])} | {fmt(rn['mbps'])} | "
                              f"{ratio(rl['mbps'], rn['mbps'])} |")
+                tr = t.get("tier", {})
+                if "tier" in tr and "direct" in tr:
+                    a, d = tr["tier"], tr["direct"]
+                    L.append(f"| 1 page `?txid=T` (immutable) via nginx cache tier (`deploy/nginx-cache.conf`) vs "
+                             f"ltxpaged direct, req/s | {fmt(d['rps'])} direct | {fmt(a['rps'])} via tier | "
+                             f"tier/direct {ratio(a['rps'], d['rps'])}; tier/nginx static "
+                             f"{ratio(a['rps'], pn['rps'])} |")
+                elif "error" in tr:
+                    L.append(f"| nginx cache tier | error: {tr['error']} | | |")
                 errs = sum(x.get("errors", 0) for k2, v in t.items() if k2.endswith("_all") for x in v)
                 L.append("")
                 L.append(f"Each cell: best of {t.get('rounds', 1)} interleaved {self.sz['wrk_seconds']} s wrk runs "
                          "(all runs in the raw JSON).")
                 L.append(f"wrk errors (non-2xx, socket): {errs}. ltxpaged RSS after: "
                          f"{t['server_rss_kb']['VmRSS'] / 1024:.0f} MiB.")
+                if "sample_cache_status" in tr:
+                    L.append(f"Cache tier: X-Cache-Status of 200 random page requests after the runs: "
+                             f"{tr['sample_cache_status']}.")
             L.append("")
         lk = R.get("lookups")
         if lk is not None:

@@ -5,6 +5,8 @@
 -- MODE batch: GET /DB/pages?n=A-B, B = A+BATCH-1 (ltxpaged batch route)
 -- MODE range: GET /DB/file with Range: bytes= covering pages A..B (nginx on
 --             the database file, or ltxpaged's virtual file)
+-- MODE pagetxid: GET /DB/pages/N?txid=TXID (immutable URLs, for an HTTP
+--             cache tier in front of ltxpaged); TXID is the 6th argument
 -- done() prints one line "WRKJSON {...}" for bench/bench.py.
 local counter = 0
 local threads = {}
@@ -15,7 +17,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local mode, db, npages, batch, psize
+local mode, db, npages, batch, psize, txid
 
 function init(args)
   mode = args[1] or "page"
@@ -23,12 +25,15 @@ function init(args)
   npages = tonumber(args[3] or "1000")
   batch = tonumber(args[4] or "32")
   psize = tonumber(args[5] or "4096")
+  txid = args[6] or ""
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
 end
 
 function request()
   if mode == "page" then
     return wrk.format("GET", "/" .. db .. "/pages/" .. math.random(1, npages))
+  elseif mode == "pagetxid" then
+    return wrk.format("GET", "/" .. db .. "/pages/" .. math.random(1, npages) .. "?txid=" .. txid)
   elseif mode == "batch" then
     local a = math.random(1, npages - batch + 1)
     return wrk.format("GET", "/" .. db .. "/pages?n=" .. a .. "-" .. (a + batch - 1))
