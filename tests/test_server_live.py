@@ -214,6 +214,27 @@ try:
     ck.eq(H.sha256_bytes(b), states[9]["sha256"], "bytes of TXID 9")
     ck.eq(srv.stop(), 0, "clean exit")
     srv = None
+
+    # a gap already there at start: serve the newest TXID before it, stalled
+    db3 = os.path.join(tmp, "gap.db")
+    os.makedirs(os.path.join(db3, "ltx", "0"))
+    for t in (1, 2, 3, 5):
+        shutil.copy(H.vec(l0_path(t)), os.path.join(db3, "ltx", "0"))
+    srv = Server(["--db", "gap.db=" + db3, "--poll-interval", "200ms"])
+    ck.ok(srv.wait_ready(), "ready with a gap")
+    s = srv.status("gap.db") or {}
+    ck.eq((s.get("state"), s.get("txid")), ("stalled", "0000000000000003"), "gap at start: stalled at TXID 3")
+    ck.ok("0000000000000005" in (s.get("stall_reason") or ""), f"stall reason names the gap: {s.get('stall_reason')}")
+    stc, h, b = curl(srv.base + "/gap.db/file")
+    ck.eq(H.sha256_bytes(b), states[3]["sha256"], "bytes of TXID 3 while stalled")
+    shutil.copy(H.vec(l0_path(4)), os.path.join(db3, "ltx", "0"))
+    ok = srv.wait_for(lambda: (srv.status("gap.db") or {}).get("txid") == "0000000000000005", POLL + 1.5)
+    ck.ok(ok, "gap filled: TXID 5")
+    ck.eq((srv.status("gap.db") or {}).get("state"), "ok", "state ok after the gap is filled")
+    stc, h, b = curl(srv.base + "/gap.db/file")
+    ck.eq(H.sha256_bytes(b), states[5]["sha256"], "bytes of TXID 5")
+    ck.eq(srv.stop(), 0, "clean exit")
+    srv = None
 finally:
     if srv:
         srv.stop()
