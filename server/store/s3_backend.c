@@ -350,6 +350,7 @@ static void handle_put(s3ctx *c, CURL *h) {
 typedef struct {
     const char *method;
     const char *key;            /* object key (raw), or NULL for a bucket request */
+    const char *label;          /* what to call it in messages when key is NULL (a listing's prefix) */
     const sigv4_pair *query;
     size_t nquery;
     const char *range;          /* "bytes=a-b" / "bytes=-n" or NULL */
@@ -570,7 +571,7 @@ static void obj_name(const s3ctx *c, const char *key, char *out, size_t outlen) 
 static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e) {
     s3ctx *c = s->s3;
     char what[300];
-    obj_name(c, rq->key, what, sizeof what);
+    obj_name(c, rq->key ? rq->key : rq->label, what, sizeof what);
     /* path: base_path + "/" + key, encoded (keep '/') */
     size_t klen = rq->key ? strlen(rq->key) : 0;
     size_t raw_len = strlen(c->base_path) + klen + 2;
@@ -650,11 +651,12 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
         if (c->session_token) hd[nh++] = (sigv4_pair){"x-amz-security-token", c->session_token};
 
         struct curl_slist *hl = NULL, *t;
-        char line[2300];
-        int ok = 1;
+        enum { LINE_CAP = 16384 }; /* STS session tokens can be a few KiB */
+        char *line = malloc(LINE_CAP);
+        int ok = line != NULL;
         for (size_t i = 0; i < nh && ok; i++) {
-            int k = snprintf(line, sizeof line, "%s: %s", hd[i].name, hd[i].value);
-            if (k < 0 || (size_t)k >= sizeof line || !(t = curl_slist_append(hl, line))) ok = 0;
+            int k = snprintf(line, LINE_CAP, "%s: %s", hd[i].name, hd[i].value);
+            if (k < 0 || k >= LINE_CAP || !(t = curl_slist_append(hl, line))) ok = 0;
             else hl = t;
         }
         if (ok && c->access_key) {
@@ -665,11 +667,14 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
             char sig[65], auth[1024];
             if (sigv4_sign(&in, sig, auth, sizeof auth) != 0) ok = 0;
             else {
-                snprintf(line, sizeof line, "Authorization: %s", auth);
+                snprintf(line, LINE_CAP, "Authorization: %s", auth);
                 if (!(t = curl_slist_append(hl, line))) ok = 0;
                 else hl = t;
-                OPENSSL_cleanse(line, sizeof line);
             }
+        }
+        if (line) {
+            OPENSSL_cleanse(line, LINE_CAP); /* held the session token */
+            free(line);
         }
         if (ok && (t = curl_slist_append(hl, "Expect:"))) hl = t;
         if (ok && rq->body && (t = curl_slist_append(hl, "Content-Type: application/octet-stream"))) hl = t;
@@ -835,7 +840,8 @@ static obj_status s3_list(objstore *s, const char *prefix, const char *start_aft
         if (max_keys) q[nq++] = (sigv4_pair){"max-keys", max_keys};
         if (token) q[nq++] = (sigv4_pair){"continuation-token", token};
         else if (start_after && *start_after) q[nq++] = (sigv4_pair){"start-after", start_after};
-        s3_req rq = {.method = "GET", .key = NULL, .query = q, .nquery = nq, .max_body = LIST_PAGE_CAP};
+        s3_req rq = {.method = "GET", .key = NULL, .label = prefix, .query = q, .nquery = nq,
+                     .max_body = LIST_PAGE_CAP};
         s3_resp r = {0};
         OBJ_COUNT(s, lists, 1);
         st = s3_do(s, &rq, &r, e);
