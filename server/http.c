@@ -40,6 +40,7 @@ typedef struct req {
     int waited;                /* long-poll finished */
     int suspended;
     int was_waiter;            /* counted in http.pending_polls until completed */
+    int64_t t0;                /* mono ms when the request line arrived */
     ltxdb *wdb;
     uint64_t since;
     int64_t deadline;
@@ -213,6 +214,11 @@ static enum MHD_Result queue(http *h, req *r, struct MHD_Connection *c, int stat
     if (!resp)
         return MHD_NO;
     atomic_fetch_add_explicit(&h->counts[r->route][status_index(status)], 1, memory_order_relaxed);
+    if (log_enabled(LOG_DEBUG)) {
+        char q[600];
+        logf_(LOG_DEBUG, "request", "route=%s status=%d ms=%lld path=%s", route_names[r->route], status,
+              (long long)(mono_ms() - r->t0), log_q(q, sizeof q, r->raw ? r->raw : ""));
+    }
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -1238,6 +1244,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
         return NULL;
     size_t len = strlen(uri);
     r->rawlen = len;
+    r->t0 = mono_ms();
     size_t keep = len > LTXW_MAX_URL ? LTXW_MAX_URL : len;
     r->raw = malloc(keep + 1);
     if (r->raw) {

@@ -12,6 +12,7 @@
 static atomic_int g_level = LOG_INFO;
 
 void log_set_level(int level) { atomic_store(&g_level, level); }
+int log_enabled(int level) { return level >= atomic_load(&g_level); }
 
 int log_parse_level(const char *s)
 {

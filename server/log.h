@@ -15,6 +15,7 @@ enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
 /* Minimum level printed (default LOG_INFO). */
 void log_set_level(int level);
+int log_enabled(int level);
 int log_parse_level(const char *s); /* "debug".."error"; -1 if unknown */
 
 /* logf(LOG_INFO, "db_added", "db=%s url=%s", ...): writes
