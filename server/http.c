@@ -65,6 +65,9 @@ typedef struct {
 } http;
 
 static const uint8_t zeros[LTX_MAX_PAGE_SIZE];
+/* With a read token, immutable answers are "private": a shared cache in
+ * front must not hand authenticated bytes to anyone. Set once at start. */
+static int g_private_cache;
 
 /* ---- parsing helpers --------------------------------------------------- */
 
@@ -295,7 +298,10 @@ static void add_snap_headers(struct MHD_Response *resp, const db_snap *s, int pi
     MHD_add_response_header(resp, LTXW_HDR_PAGE_SIZE, b);
     fmt_time_ms(b, sizeof b, s->ts_ms);
     MHD_add_response_header(resp, LTXW_HDR_TIMESTAMP, b);
-    MHD_add_response_header(resp, "Cache-Control", pinned ? "public, max-age=31536000, immutable" : "no-cache");
+    MHD_add_response_header(resp, "Cache-Control",
+                            !pinned            ? "no-cache"
+                            : g_private_cache ? "private, max-age=31536000, immutable"
+                                              : "public, max-age=31536000, immutable");
     if (etag)
         MHD_add_response_header(resp, "ETag", etag);
 }
@@ -1298,6 +1304,7 @@ int http_start(srv *s)
     h->waiters.wnext = h->waiters.wprev = &h->waiters;
     if (s->cfg.read_token && *s->cfg.read_token) {
         h->has_read = 1;
+        g_private_cache = 1;
         sha256_str(s->cfg.read_token, h->read_hash);
     }
     if (s->cfg.admin_token && *s->cfg.admin_token) {

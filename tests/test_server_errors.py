@@ -56,6 +56,9 @@ try:
     ck.eq(curl(b + "/app.db/pages/1", *A)[0], 401, "admin token is not a read token")
     ck.eq(curl(b + "/nosuch.db/pages/1")[0], 401, "unknown db without token -> 401 (no existence leak)")
     ck.eq(curl(b + "/app.db/pages/1", *R)[0], 200, "read token -> 200")
+    st, h, _ = curl(b + "/app.db/pages/1?txid=9", *R)
+    ck.eq(h.get("cache-control"), "private, max-age=31536000, immutable",
+          "with a read token, immutable answers are private (no shared caching of authenticated bytes)")
     ck.eq(curl(b + "/metrics")[0], 401, "metrics needs the admin token")
     ck.eq(curl(b + "/admin/status", *R)[0], 401, "admin needs the admin token")
     ck.eq(curl(b + "/admin/status", *A)[0], 200, "admin token -> 200")
