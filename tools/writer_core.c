@@ -94,13 +94,31 @@ void wr_pages_init(wr_pages *pm, size_t max_bytes) {
     pm->max_bytes = max_bytes ? max_bytes : WR_MAX_DB_BYTES;
 }
 
+struct wr_block {
+    uint32_t len;
+    uint8_t data[];
+};
+
+static void drop_block(wr_pages *pm, uint32_t i) {
+    if (pm->blk && pm->blk[i]) {
+        pm->bytes -= pm->blk[i]->len;
+        free(pm->blk[i]);
+        pm->blk[i] = NULL;
+    }
+}
+
 void wr_pages_free(wr_pages *pm) {
     if (!pm)
         return;
-    for (uint32_t i = 0; i < pm->cap; i++)
+    for (uint32_t i = 0; i < pm->cap; i++) {
         free(pm->pg[i]);
+        if (pm->blk)
+            free(pm->blk[i]);
+    }
     free(pm->pg);
+    free(pm->blk);
     pm->pg = NULL;
+    pm->blk = NULL;
     pm->cap = 0;
     pm->bytes = 0;
 }
@@ -124,8 +142,18 @@ ltx_err wr_pages_set(wr_pages *pm, uint32_t pgno, const uint8_t *page, ltx_error
         }
         memset(np + pm->cap, 0, (size_t)(ncap - pm->cap) * sizeof *np);
         pm->pg = np;
+        if (pm->keep_blocks) {
+            wr_block **nb = realloc(pm->blk, (size_t)ncap * sizeof *nb);
+            if (!nb) {
+                wr_set_error(e, LTX_ERR_NOMEM, "out of memory growing the page map");
+                return LTX_ERR_NOMEM; /* pg grew, cap did not: consistent */
+            }
+            memset(nb + pm->cap, 0, (size_t)(ncap - pm->cap) * sizeof *nb);
+            pm->blk = nb;
+        }
         pm->cap = (uint32_t)ncap;
     }
+    drop_block(pm, pgno - 1);
     uint8_t **slot = &pm->pg[pgno - 1];
     if (!*slot) {
         if (pm->bytes + pm->page_size > pm->max_bytes) {
@@ -151,6 +179,7 @@ void wr_pages_truncate(wr_pages *pm, uint32_t commit) {
             pm->pg[i] = NULL;
             pm->bytes -= pm->page_size;
         }
+        drop_block(pm, i);
     }
     pm->commit = commit;
 }
@@ -196,6 +225,29 @@ ltx_err wr_pages_apply(wr_pages *pm, const uint8_t *buf, size_t len, int truncat
     if (rc != LTX_OK) {
         ltx_file_info_free(&info);
         return rc;
+    }
+    if (pm->keep_blocks && pm->blk) {
+        /* keep each v3b frame's LZ4 block: [pgno u32][flags u16 = 1][len u32][block] */
+        for (size_t i = 0; i < info.page_count; i++) {
+            const ltx_index_entry *ie = &info.index[i];
+            if (ie->offset + ie->size > len || ie->size < 10 || ie->pgno > pm->cap)
+                continue;
+            const uint8_t *fr = buf + ie->offset;
+            uint32_t flags = ((uint32_t)fr[4] << 8) | fr[5];
+            uint32_t bl = ((uint32_t)fr[6] << 24) | ((uint32_t)fr[7] << 16) | ((uint32_t)fr[8] << 8) | fr[9];
+            if (flags != LTX_PAGE_FLAG_SIZE || (uint64_t)bl + 10 != ie->size)
+                continue;
+            if (pm->bytes + bl > pm->max_bytes)
+                break; /* blocks are an optimisation: recompress the rest */
+            wr_block *b = malloc(sizeof *b + bl);
+            if (!b)
+                break;
+            b->len = bl;
+            memcpy(b->data, fr + 10, bl);
+            drop_block(pm, ie->pgno - 1);
+            pm->blk[ie->pgno - 1] = b;
+            pm->bytes += bl;
+        }
     }
     if (truncate)
         wr_pages_truncate(pm, info.header.commit);
@@ -329,7 +381,8 @@ ltx_err wr_encode_pages(const ltx_header *h, const wr_pages *pm, uint64_t post_a
             }
             continue;
         }
-        rc = ltx_encoder_add_page(enc, p, pg, e);
+        const wr_block *b = pm->blk ? pm->blk[p - 1] : NULL;
+        rc = b ? ltx_encoder_add_block(enc, p, pg, b->data, b->len, e) : ltx_encoder_add_page(enc, p, pg, e);
         if (rc != LTX_OK)
             goto done;
     }
@@ -351,6 +404,7 @@ ltx_err wr_compact_buffers(const uint8_t *const *bufs, const size_t *lens, size_
     }
     wr_pages pm;
     wr_pages_init(&pm, 0);
+    pm.keep_blocks = 1;
     ltx_header first, last;
     ltx_trailer last_trl;
     memset(&first, 0, sizeof first);

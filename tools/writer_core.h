@@ -30,12 +30,18 @@ uint32_t wr_sqlite_page_size(const uint8_t *hdr, size_t len);
 uint64_t wr_image_checksum(const uint8_t *img, uint32_t commit, uint32_t page_size);
 
 /* ---- sparse page map: the state of a database built from LTX files ---- */
+typedef struct wr_block wr_block; /* a page's LZ4 block as stored in its file */
+
 typedef struct {
     uint32_t page_size;  /* 0 until the first file */
     uint32_t commit;     /* commit of the last file applied */
-    uint32_t cap;        /* slots in pg */
+    uint32_t cap;        /* slots in pg (and blk) */
     uint8_t **pg;        /* pg[pgno-1]: malloc'd page or NULL (never written = zeros) */
-    size_t bytes;        /* bytes held in pages */
+    wr_block **blk;      /* with keep_blocks: blk[pgno-1] = the page's LZ4 block (v3b
+                          * inputs), reused when encoding so pages are not recompressed
+                          * and compactions of reference files reproduce them byte for byte */
+    int keep_blocks;     /* set after wr_pages_init to keep blocks */
+    size_t bytes;        /* bytes held in pages and blocks */
     size_t max_bytes;    /* cap on bytes (0 = WR_MAX_DB_BYTES) */
 } wr_pages;
 

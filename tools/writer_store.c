@@ -254,6 +254,7 @@ int wr_snapshot_level9(objstore *st, int *wrote) {
         return 0;
     wr_pages pm;
     wr_pages_init(&pm, 0);
+    pm.keep_blocks = 1;
     uint64_t txid = 0;
     ltx_header last;
     ltx_trailer trl;
