@@ -487,6 +487,16 @@ static void test_range_ignored(void **state) {
     assert_int_equal(objstore_read_range(s, "app.db", &f, 10, 100, buf, &e), OBJ_ERR_INVALID);
     assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, buf, &e), OBJ_ERR_INVALID);
     objstore_close(s);
+    /* a 206 whose body is shorter than its Content-Range: refused, not retried */
+    s = open_fault("short", 5000, 3);
+    assert_int_equal(objstore_read_range(s, "app.db", &f, 0, 100, buf, &e), OBJ_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "truncated"));
+    size_t got;
+    assert_int_equal(objstore_read_tail(s, "app.db", &f, 64, buf, &got, &e), OBJ_ERR_INVALID);
+    objstore_stats st;
+    objstore_get_stats(s, &st);
+    assert_int_equal(st.retries, 0);
+    objstore_close(s);
 }
 
 /* One listing and one ranged GET to the recording proxy, with a session
