@@ -65,6 +65,12 @@ def check_yaml(c):
     c.ok(all(p.startswith("127.0.0.1:") for p in lp.get("ports", [])), "compose: port published on loopback only")
     c.ok("vfs=ltxhttp" in str(svcs.get("client", {}).get("command")), "compose: client reads via vfs=ltxhttp")
     c.ok("ltxctl replicate" in str(svcs.get("writer", {}).get("command")), "compose: writer runs ltxctl replicate")
+    # the shell snippets of the services parse ($$ is compose's escape for $)
+    for name, svc in svcs.items():
+        cmd = svc.get("command")
+        if svc.get("entrypoint") == ["/bin/sh", "-c"] and isinstance(cmd, list) and cmd:
+            r = subprocess.run(["sh", "-n"], input=cmd[0].replace("$$", "$"), capture_output=True, text=True)
+            c.eq(r.returncode, 0, f"compose: {name} command is valid sh ({r.stderr.strip()})")
     docs = list(yaml.safe_load_all(read("k8s/ltxpaged.yaml")))
     kinds = [d["kind"] for d in docs]
     for k in ("Deployment", "Service", "ConfigMap", "Secret"):
