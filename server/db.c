@@ -1205,6 +1205,217 @@ int ltxdb_page(ltxdb *d, const db_snap *snap, uint32_t pgno, pc_entry **e, db_er
     return -1;
 }
 
+/* ---- batched page reads -------------------------------------------------- */
+
+#define RUN_MAX_GAP (64 * 1024)
+#define RUN_MAX_SPAN (8u << 20)
+
+typedef struct {
+    size_t idx;                /* position in the caller's list */
+    ltx_fileinfo f;
+    uint64_t off;
+    uint32_t size;
+    uint32_t pgno;
+} want_t;
+
+static int want_cmp(const void *a, const void *b)
+{
+    const want_t *x = a, *y = b;
+    if (x->f.level != y->f.level)
+        return x->f.level < y->f.level ? -1 : 1;
+    if (x->f.min_txid != y->f.min_txid)
+        return x->f.min_txid < y->f.min_txid ? -1 : 1;
+    if (x->f.max_txid != y->f.max_txid)
+        return x->f.max_txid < y->f.max_txid ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int same_file(const ltx_fileinfo *a, const ltx_fileinfo *b)
+{
+    return a->level == b->level && a->min_txid == b->min_txid && a->max_txid == b->max_txid;
+}
+
+typedef struct {
+    const uint8_t *frame;
+    uint32_t size;
+    uint32_t pgno;
+    char msg[200];
+} buf_ctx;
+
+static int load_from_buf(void *p, uint8_t *out, uint32_t page_size)
+{
+    buf_ctx *c = p;
+    ltx_error le = {0};
+    if (ltx_frame_decode(c->frame, c->size, page_size, c->pgno, out, &le) != LTX_OK) {
+        snprintf(c->msg, sizeof c->msg, "page %u: %s", c->pgno, le.msg[0] ? le.msg : "frame does not decode");
+        return LOAD_CORRUPT;
+    }
+    return 0;
+}
+
+static void release_all(pc_entry **out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pcache_release(out[i]);
+        out[i] = NULL;
+    }
+}
+
+int ltxdb_pages(ltxdb *d, const db_snap *snap, const uint32_t *pgnos, size_t n, pc_entry **out, db_err *err)
+{
+    memset(out, 0, n * sizeof *out);
+    if (n == 0)
+        return 0;
+    want_t *w = malloc(n * sizeof *w);
+    if (!w) {
+        set_err(err, 500, LTXW_E_INTERNAL, "out of memory");
+        return -1;
+    }
+    for (int attempt = 0; attempt < 4; attempt++) {
+        /* 1. where every page lives, under one read lock */
+        size_t nw = 0;
+        int r = VX_OK;
+        uint32_t bad_pg = 0;
+        pthread_rwlock_rdlock(&d->lock);
+        hist_ix *h = NULL;
+        int use_hist = !d->live || !vindex_find(d->live, snap->txid);
+        if (use_hist)
+            h = hist_find_locked(d, snap->txid);
+        const vindex *x = use_hist ? (h ? &h->ix : NULL) : d->live;
+        for (size_t i = 0; x && i < n; i++) {
+            vpage vp;
+            r = vindex_lookup(x, snap->txid, pgnos[i], &vp);
+            if (r != VX_OK) {
+                bad_pg = pgnos[i];
+                break;
+            }
+            if (!vp.file)
+                continue; /* zeros */
+            want_t *q = &w[nw++];
+            q->idx = i;
+            memset(&q->f, 0, sizeof q->f);
+            q->f.level = vp.file->level;
+            q->f.min_txid = vp.file->min_txid;
+            q->f.max_txid = vp.file->max_txid;
+            q->f.size = vp.file->size;
+            q->f.created_ms = vp.file->created_ms;
+            q->off = vp.off;
+            q->size = vp.size;
+            q->pgno = pgnos[i];
+        }
+        uint64_t gen = d->gen;
+        pthread_rwlock_unlock(&d->lock);
+        if (!x) {
+            if (hist_get(d, snap->txid, err) != 0) {
+                free(w);
+                return -1;
+            }
+            continue;
+        }
+        if (r == VX_RANGE) {
+            free(w);
+            set_err(err, 404, LTXW_E_PAGE_RANGE, "page %u is beyond the database size (%u pages)", bad_pg,
+                    snap->commit);
+            return -1;
+        }
+        if (r != VX_OK) {
+            free(w);
+            set_err(err, 500, LTXW_E_INTERNAL, "index lookup failed");
+            return -1;
+        }
+        /* 2. cache hits */
+        size_t nm = 0;
+        for (size_t i = 0; i < nw; i++) {
+            pc_key k = {d->uid, w[i].f.min_txid, w[i].f.max_txid, (uint32_t)w[i].f.level, w[i].pgno};
+            out[w[i].idx] = pcache_lookup(d->srv->cache, &k);
+            if (!out[w[i].idx])
+                w[nm++] = w[i];
+        }
+        /* 3. misses: runs of nearby frames of one file, one read each */
+        qsort(w, nm, sizeof *w, want_cmp);
+        int gone = 0, failed = 0;
+        char msg[256] = "";
+        for (size_t a = 0; a < nm && !gone && !failed;) {
+            size_t b = a + 1;
+            uint64_t start = w[a].off, end = w[a].off + w[a].size;
+            while (b < nm && same_file(&w[b].f, &w[a].f) && w[b].off <= end + RUN_MAX_GAP &&
+                   w[b].off + w[b].size - start <= RUN_MAX_SPAN) {
+                if (w[b].off + w[b].size > end)
+                    end = w[b].off + w[b].size;
+                b++;
+            }
+            if (b - a == 1) {
+                /* a lone page: the single-flight path */
+                pc_entry *e = NULL;
+                db_err e1 = {0};
+                db_snap one = *snap;
+                if (ltxdb_page(d, &one, w[a].pgno, &e, &e1) != 0) {
+                    *err = e1;
+                    failed = 2;
+                    break;
+                }
+                out[w[a].idx] = e;
+                a = b;
+                continue;
+            }
+            size_t span = (size_t)(end - start);
+            uint8_t *buf = malloc(span);
+            if (!buf) {
+                snprintf(msg, sizeof msg, "out of memory");
+                failed = 1;
+                break;
+            }
+            obj_error oe = {0};
+            obj_status st = objstore_read_range(d->store, d->prefix, &w[a].f, start, span, buf, &oe);
+            if (st != OBJ_OK) {
+                free(buf);
+                if (st == OBJ_NOT_FOUND) {
+                    gone = 1;
+                } else {
+                    snprintf(msg, sizeof msg, "%s", oe.msg[0] ? oe.msg : obj_status_str(st));
+                    failed = 1;
+                }
+                break;
+            }
+            for (size_t i = a; i < b; i++) {
+                if (out[w[i].idx])
+                    continue; /* duplicate page in the list */
+                buf_ctx c = {buf + (w[i].off - start), w[i].size, w[i].pgno, ""};
+                pc_key k = {d->uid, w[i].f.min_txid, w[i].f.max_txid, (uint32_t)w[i].f.level, w[i].pgno};
+                int lerr = 0;
+                out[w[i].idx] = pcache_get(d->srv->cache, &k, snap->page_size, load_from_buf, &c, &lerr);
+                if (!out[w[i].idx]) {
+                    snprintf(msg, sizeof msg, "%s", c.msg[0] ? c.msg : "page load failed");
+                    failed = 1;
+                    break;
+                }
+            }
+            free(buf);
+            a = b;
+        }
+        if (gone) {
+            release_all(out, n);
+            replan_after_404(d, gen);
+            continue;
+        }
+        if (failed) {
+            release_all(out, n);
+            free(w);
+            if (failed == 1) {
+                record_error(d, "page_error", msg);
+                set_err(err, 502, LTXW_E_UPSTREAM, "%s", msg);
+            }
+            return -1;
+        }
+        free(w);
+        return 0;
+    }
+    release_all(out, n);
+    free(w);
+    set_err(err, 502, LTXW_E_UPSTREAM, "files kept disappearing");
+    return -1;
+}
+
 void ltxdb_count_served(ltxdb *d, uint64_t pages) { atomic_fetch_add(&d->pages_served, pages); }
 
 /* ---- changes ------------------------------------------------------------ */

@@ -45,6 +45,12 @@ int ltxdb_resolve_time(ltxdb *d, int64_t time_ms, db_snap *out, db_err *err);
  * or NULL for a page of zeros. 404 beyond commit, 502 store failure. */
 int ltxdb_page(ltxdb *d, const db_snap *snap, uint32_t pgno, pc_entry **e, db_err *err);
 
+/* Several pages of one snapshot at once (batch, /file windows): cache hits
+ * first, then the misses grouped by file into runs of nearby frames, one
+ * object-store range read per run. out[i] = entry (caller releases) or
+ * NULL for zeros. On error every out[i] is NULL. */
+int ltxdb_pages(ltxdb *d, const db_snap *snap, const uint32_t *pgnos, size_t n, pc_entry **out, db_err *err);
+
 /* /changes: 0 ok (*reset set when since is older than the live window);
  * pages malloc'd. 409 when since is ahead, 503 when not indexed. */
 int ltxdb_changes(ltxdb *d, uint64_t since, db_snap *snap, int *reset, uint32_t **pages,

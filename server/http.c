@@ -451,16 +451,20 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
         free(pages);
         return send_error(h, r, c, 500, LTXW_E_INTERNAL, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        pc_entry *pe = NULL;
-        if (ltxdb_page(d, &s, pages[i], &pe, &e)) {
-            free(buf);
-            free(pages);
-            return send_dberr(h, r, c, &e);
-        }
-        memcpy(buf + i * s.page_size, pe ? pcache_data(pe) : zeros, s.page_size);
-        pcache_release(pe);
+    pc_entry **ents = calloc(n, sizeof *ents);
+    if (!ents || ltxdb_pages(d, &s, pages, n, ents, &e)) {
+        free(ents);
+        free(buf);
+        free(pages);
+        if (!ents)
+            return send_error(h, r, c, 500, LTXW_E_INTERNAL, "out of memory");
+        return send_dberr(h, r, c, &e);
     }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + i * s.page_size, ents[i] ? pcache_data(ents[i]) : zeros, s.page_size);
+        pcache_release(ents[i]);
+    }
+    free(ents);
     free(pages);
     struct MHD_Response *resp = MHD_create_response_from_buffer(total, buf, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -473,15 +477,48 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
     return queue(h, r, c, 200, resp);
 }
 
+#define FILE_WINDOW_MAX 64
+
 typedef struct {
     ltxdb *d;
     db_snap s;
     int journal;
     uint64_t start, end;       /* inclusive */
-    uint32_t cur_pgno;
-    pc_entry *cur;
-    int cur_zero;
+    /* a window of pages read together (one range read per run of frames) */
+    uint32_t win_first;        /* 0 = empty */
+    uint32_t win_n;
+    pc_entry *win[FILE_WINDOW_MAX];
 } file_ctx;
+
+static void window_drop(file_ctx *f)
+{
+    for (uint32_t i = 0; i < f->win_n; i++)
+        pcache_release(f->win[i]);
+    f->win_first = 0;
+    f->win_n = 0;
+}
+
+/* Make pgno available: load the window starting at it. 0 ok. */
+static int window_load(file_ctx *f, uint32_t pgno, db_err *e)
+{
+    window_drop(f);
+    uint32_t last = (uint32_t)(f->end / f->s.page_size) + 1;
+    uint32_t per = (uint32_t)((1u << 20) / f->s.page_size); /* ~1 MiB of pages */
+    if (per < 1)
+        per = 1;
+    if (per > FILE_WINDOW_MAX)
+        per = FILE_WINDOW_MAX;
+    uint32_t n = last - pgno + 1 < per ? last - pgno + 1 : per;
+    uint32_t pg[FILE_WINDOW_MAX];
+    for (uint32_t i = 0; i < n; i++)
+        pg[i] = pgno + i;
+    if (ltxdb_pages(f->d, &f->s, pg, n, f->win, e))
+        return -1;
+    f->win_first = pgno;
+    f->win_n = n;
+    ltxdb_count_served(f->d, n);
+    return 0;
+}
 
 static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -495,12 +532,9 @@ static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
     while (done < max && abs <= f->end) {
         uint32_t pgno = (uint32_t)(abs / ps) + 1;
         uint32_t in = (uint32_t)(abs % ps);
-        if (f->cur_pgno != pgno) {
-            pcache_release(f->cur);
-            f->cur = NULL;
-            f->cur_pgno = 0;
+        if (!f->win_first || pgno < f->win_first || pgno >= f->win_first + f->win_n) {
             db_err e = {0};
-            if (ltxdb_page(f->d, &f->s, pgno, &f->cur, &e)) {
+            if (window_load(f, pgno, &e)) {
                 char q[400];
                 logf_(LOG_ERROR, "request_error", "db=%s route=file page=%u error=%s", ltxdb_name(f->d), pgno,
                       log_q(q, sizeof q, e.msg));
@@ -508,10 +542,9 @@ static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
                     return (ssize_t)done; /* send what we have; fail on the next call */
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
-            f->cur_pgno = pgno;
-            ltxdb_count_served(f->d, 1);
         }
-        const uint8_t *src = f->cur ? pcache_data(f->cur) : zeros;
+        pc_entry *cur = f->win[pgno - f->win_first];
+        const uint8_t *src = cur ? pcache_data(cur) : zeros;
         size_t n = ps - in;
         if (n > max - done)
             n = max - done;
@@ -532,7 +565,7 @@ static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
 static void file_free(void *cls)
 {
     file_ctx *f = cls;
-    pcache_release(f->cur);
+    window_drop(f);
     free(f);
 }
 
@@ -598,12 +631,10 @@ static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltx
         /* Read the first page before answering: a TXID that turns out to be
          * gone (files deleted) gets its 410 instead of a cut-off 200. */
         uint32_t first = (uint32_t)(start / s.page_size) + 1;
-        if (ltxdb_page(d, &s, first, &f->cur, &e)) {
+        if (window_load(f, first, &e)) {
             free(f);
             return send_dberr(h, r, c, &e);
         }
-        f->cur_pgno = first;
-        ltxdb_count_served(d, 1);
     }
     struct MHD_Response *resp;
     if (len == 0) {

@@ -139,6 +139,14 @@ try:
     ck.eq(j1["object_stores"][0]["gets"] - gets0, 1, "one object-store read for 16 concurrent misses")
     ck.eq(j1["cache"]["misses"] - miss0, 1, "one cache miss")
 
+    # --- a cold batch reads each file's frames with one ranged read per run
+    gets0 = j1["object_stores"][0]["gets"]
+    st, _, body = H.http_get(b + "/app.db/pages?n=1-77&txid=9", {"Authorization": f"Bearer {RT}"})
+    ck.eq((st, H.sha256_bytes(body)), (200, c["states"][-1]["sha256"]), "cold batch of every page")
+    st, j2 = jget(b + "/admin/status", {"Authorization": f"Bearer {AT}"})
+    dg = j2["object_stores"][0]["gets"] - gets0
+    ck.ok(1 <= dg <= 4, f"77-page cold batch took {dg} object-store reads (frames coalesced per file)")
+
     # --- keep-alive: several requests on one connection
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
     socks = set()
