@@ -1238,8 +1238,18 @@ def main():
     if args.only and not args.write and not args.no_write:
         log("--only: not rewriting RESULTS.md (add --write to do so)")
     elif not args.no_write:
+        # keep a hand-written analysis block across re-runs
+        kept = ""
+        if os.path.exists(args.out):
+            with open(args.out) as f:
+                old = f.read()
+            m = re.search(r"<!-- analysis -->.*?<!-- /analysis -->\n?", old, re.S)
+            if m:
+                kept = m.group(0)
         with open(args.out, "w") as f:
             f.write(HEADER)
+            if kept:
+                f.write(kept + "\n")
             f.write(text)
             f.write("\n<details><summary>Raw results (JSON)</summary>\n\n```json\n" + raw + "\n```\n</details>\n")
         log(f"wrote {args.out}")
@@ -1249,7 +1259,9 @@ def main():
 HEADER = """# ltxhttp benchmark results
 
 How to run, what each number means and how the comparisons are built:
-[docs/bench.md](../docs/bench.md). This file is rewritten by `bench/run.sh`.
+[docs/bench.md](../docs/bench.md). This file is rewritten by `bench/run.sh`
+(a hand-written block between `<!-- analysis -->` markers is kept; re-read
+it against the new numbers).
 
 """
 
