@@ -1002,32 +1002,93 @@ static int probe_prefix(void *u, const char *pfx) {
     return 0;
 }
 
+/* Probing candidates for level folders: one small listing each, run by up
+ * to PROBE_THREADS threads (the store is thread-safe), so discovery over
+ * many databases is not a long serial chain of round trips. */
+#define PROBE_THREADS 8
+
+typedef struct {
+    objstore *s;
+    const char *root;
+    char **v;
+    size_t n;
+    char *found;
+    size_t next;
+    pthread_mutex_t mu;
+    obj_status st;
+    obj_error err;
+} probe_pool;
+
+static void *probe_worker(void *u) {
+    probe_pool *pp = u;
+    for (;;) {
+        pthread_mutex_lock(&pp->mu);
+        if (pp->st != OBJ_OK || pp->next >= pp->n) {
+            pthread_mutex_unlock(&pp->mu);
+            break;
+        }
+        size_t i = pp->next++;
+        pthread_mutex_unlock(&pp->mu);
+        char probe[1400], pq[1420];
+        snprintf(probe, sizeof probe, "%s%s/", pp->root, pp->v[i]);
+        snprintf(pq, sizeof pq, "%s000", probe);
+        dbs_ctx x = {.s = pp->s, .st = OBJ_OK, .probe = probe, .probelen = strlen(probe)};
+        obj_error e;
+        obj_status st = s3_list(pp->s, pq, NULL, 1, "20", NULL, probe_prefix, &x, &x.st, &e);
+        if (st != OBJ_OK) {
+            pthread_mutex_lock(&pp->mu);
+            if (pp->st == OBJ_OK) {
+                pp->st = st;
+                pp->err = e;
+            }
+            pthread_mutex_unlock(&pp->mu);
+            break;
+        }
+        pp->found[i] = (char)x.found;
+    }
+    return NULL;
+}
+
 obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
     s3ctx *c = s->s3;
     char root[1100];
     snprintf(root, sizeof root, "%s%s", c->prefix, c->prefix[0] ? "/" : "");
     dbs_ctx x = {.s = s, .e = e, .st = OBJ_OK, .rootlen = strlen(root)};
     obj_status st = s3_list(s, root, NULL, 1, NULL, NULL, dbs_prefix, &x, &x.st, e);
-    /* keep only folders that hold level folders (<name>/000d/) */
-    size_t kept = 0;
-    for (size_t i = 0; st == OBJ_OK && i < x.n; i++) {
-        char probe[1400];
-        snprintf(probe, sizeof probe, "%s%s/", root, x.v[i]);
-        char pq[1420];
-        snprintf(pq, sizeof pq, "%s000", probe);
-        x.found = 0;
-        x.probe = probe;
-        x.probelen = strlen(probe);
-        st = s3_list(s, pq, NULL, 1, "20", NULL, probe_prefix, &x, &x.st, e);
-        char *nm = x.v[i];
-        x.v[i] = NULL;
-        if (st == OBJ_OK && x.found) x.v[kept++] = nm;
-        else free(nm);
-    }
     if (st != OBJ_OK) {
         objstore_free_names(x.v, x.n);
         return st;
     }
+    /* keep only folders that hold level folders (<name>/000d/) */
+    probe_pool pp = {.s = s, .root = root, .v = x.v, .n = x.n, .st = OBJ_OK};
+    pp.found = calloc(x.n ? x.n : 1, 1);
+    if (!pp.found) {
+        objstore_free_names(x.v, x.n);
+        return obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+    }
+    pthread_mutex_init(&pp.mu, NULL);
+    pthread_t th[PROBE_THREADS];
+    int nth = 0;
+    size_t want = x.n > 1 ? x.n - 1 : 0;
+    while ((size_t)nth < want && nth < PROBE_THREADS && pthread_create(&th[nth], NULL, probe_worker, &pp) == 0)
+        nth++;
+    probe_worker(&pp);
+    for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&pp.mu);
+    if (pp.st != OBJ_OK) {
+        if (e) *e = pp.err;
+        free(pp.found);
+        objstore_free_names(x.v, x.n);
+        return pp.st;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < x.n; i++) {
+        char *nm = x.v[i];
+        x.v[i] = NULL;
+        if (pp.found[i]) x.v[kept++] = nm;
+        else free(nm);
+    }
+    free(pp.found);
     if (kept > 1) qsort(x.v, kept, sizeof *x.v, obj_cmp_names);
     if (!kept) {
         free(x.v);
