@@ -299,6 +299,30 @@ def errors(c, tmp):
     c.ok(r.returncode == 1 and "checksum" in r.stderr.lower(), f"corrupt input refused: {r.stderr.strip()[:160]}")
     c.eq(ltx.level_files(bad, 1), [], "no L1 file from a corrupt input")
 
+    # a second writer moves the replica on under a live one: the live one
+    # notices, rebuilds its state from the replica and carries on; the
+    # replica stays restorable and ends equal to the live writer's database
+    a, b = os.path.join(tmp, "wa.db"), os.path.join(tmp, "wb.db")
+    rep = os.path.join(tmp, "rep-two")
+    subprocess.run(["sqlite3", a, "create table t(x); insert into t values('a');"], check=True)
+    subprocess.run(["sqlite3", b, "create table t(x); insert into t values('b'); insert into t values('b2');"], check=True)
+    with harness.Proc([LTXCTL, "replicate", a, rep, "--interval", "300ms"]) as p:
+        deadline = time.time() + 10
+        while not ltx.level_files(rep, 0) and time.time() < deadline:
+            time.sleep(0.05)
+        r = ltxctl("replicate", b, rep, "--once")
+        c.ok(r.returncode == 0 and f"{2:016x}" in r.stdout, f"second writer wrote TXID 2 ({r.stderr.strip()})")
+        subprocess.run(["sqlite3", a, "insert into t values('a2');"], check=True)
+        while len(ltx.level_files(rep, 0)) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.4)
+        p.stop()
+        out = ltx.read(p.log_path).decode("utf-8", "replace")
+    c.ok("another writer" in out, f"live writer noticed the other writer ({out[-300:]})")
+    c.eq([(f[0], f[1]) for f in ltx.level_files(rep, 0)], [(1, 1), (2, 2), (3, 3)], "no TXID written twice")
+    c.eq(restore(rep, os.path.join(tmp, "two-r.db")), harness.sha256_file(a),
+         "replica ends equal to the live writer's database")
+
 
 def ladder_live(c, tmp):
     """The ladder as a daemon: short windows, a live writer and replicator."""

@@ -177,6 +177,7 @@ static int resume(writer *w, int need_state) {
     w->prev_commit = 0;
     w->have_state = 0;
     w->prev_post = 0;
+    w->have_dv = 0; /* compare the database with the rebuilt state at the next tick */
     if (need_state) {
         wr_pages pm;
         wr_pages_init(&pm, 0);
