@@ -119,6 +119,37 @@ try:
     except OSError:
         pass
     s.close()
+    # random request targets (seeded): every answer is a well-formed HTTP status, never a crash
+    import random
+    rnd = random.Random(1234)
+    alphabet = "abc./%2fF0e-_,?=&xyz19~!$'()*+;:@\\"
+    statuses = set()
+    for i in range(300):
+        parts = ["", "app.db", "nosuch", "pages", "file", "changes", "admin", "metrics", ".."]
+        path = "/" + "/".join(rnd.choice(parts) if rnd.random() < 0.6 else
+                              "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+                              for _ in range(rnd.randint(1, 4)))
+        if rnd.random() < 0.5:
+            path += "?" + "&".join(rnd.choice(["txid", "n", "since", "wait", "time", "journal", "x"]) + "=" +
+                                   "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 10)))
+                                   for _ in range(rnd.randint(1, 3)))
+        try:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {RT}\r\nConnection: close\r\n\r\n"
+                      .encode("latin1", "replace"))
+            resp = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                resp += chunk
+            s.close()
+            statuses.add(int(resp.split(b" ", 2)[1]) if resp.startswith(b"HTTP/1.") else -1)
+        except OSError as e:
+            statuses.add(-2)
+    ck.ok(-1 not in statuses and -2 not in statuses and all(100 <= x < 600 for x in statuses),
+          f"300 random targets answered with statuses {sorted(statuses)}")
+    ck.ok(not any(x >= 500 for x in statuses if x != 503), f"no 5xx for random input: {sorted(statuses)}")
     ck.eq(curl(b + "/healthz")[0], 200, "still up after bad input")
     ck.ok(srv.poll() is None, "process alive")
 
