@@ -147,6 +147,7 @@ try:
             statuses.add(int(resp.split(b" ", 2)[1]) if resp.startswith(b"HTTP/1.") else -1)
         except OSError as e:
             statuses.add(-2)
+    print(f"random targets: statuses {sorted(statuses)}")
     ck.ok(-1 not in statuses and -2 not in statuses and all(100 <= x < 600 for x in statuses),
           f"300 random targets answered with statuses {sorted(statuses)}")
     ck.ok(not any(x >= 500 for x in statuses if x != 503), f"no 5xx for random input: {sorted(statuses)}")
