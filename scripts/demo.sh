@@ -75,6 +75,22 @@ have_vfs=0; [ -f "$VFS.so" ] && [ $use_vfs = 1 ] && have_vfs=1
 
 # ---- 2. processes we start, and how they stop -----------------------------------
 pids=()
+next_steps() {
+    [ -n "${REPLICA:-}" ] || return 0
+    local ctl=${LTXCTL#$ROOT/} srv=${LTXPAGED#$ROOT/}
+    cat <<EOF
+
+== where next
+   logs:            $DEMO/replicate.log $DEMO/ltxpaged.log
+   the replica stays in $DEMO/bucket:
+   restore a copy:  $ctl restore $REPLICA /tmp/app-copy.db
+   inspect a file:  $ctl inspect $REPLICA/ltx/0/0000000000000001-0000000000000001.ltx
+   serve it again:  $srv --replica file://$DEMO/bucket --listen 127.0.0.1:$port
+                    curl -o /tmp/app-http.db http://127.0.0.1:$port/app.db/file
+   docs:            README.md, docs/server.md, docs/vfs.md, docs/ltxctl.md, deploy/README.md
+   with Litestream: point ltxpaged --replica at the bucket Litestream writes (file:// or s3://)
+EOF
+}
 cleanup() {
     trap - EXIT INT TERM
     if [ ${#pids[@]} -gt 0 ]; then
@@ -85,6 +101,7 @@ cleanup() {
         for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
         for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     fi
+    next_steps
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -240,14 +257,4 @@ if [ "$seconds" -gt 0 ]; then
     fi
 fi
 
-cat <<EOF
-
-== where next
-   logs:            $DEMO/replicate.log $DEMO/ltxpaged.log
-   restore a copy:  ${LTXCTL#$ROOT/} restore $REPLICA /tmp/app-copy.db
-   over HTTP:       curl -o /tmp/app-http.db $URL/app.db/file   (while ltxpaged runs)
-   inspect a file:  ${LTXCTL#$ROOT/} inspect $REPLICA/ltx/0/0000000000000001-0000000000000001.ltx
-   docs:            README.md, docs/server.md, docs/vfs.md, docs/ltxctl.md, deploy/README.md
-   with Litestream: point ltxpaged --replica at the bucket Litestream writes (file:// or s3://)
-EOF
 exit $status

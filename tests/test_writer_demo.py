@@ -78,6 +78,7 @@ def main():
             log.seek(0)
             out = log.read()
             c.ok("stopping:" in out, "cleanup ran")
+            c.ok("where next" in out, "after Ctrl-C it still says where to go next")
             time.sleep(0.5)
             ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
             c.ok(d2 not in ps, "no process of the interrupted demo is left running")
