@@ -104,6 +104,11 @@ def check_containerfile(c, tmp):
         c.ok("--no-install-recommends" in line, "apt-get install without recommends")
     c.ok(cf.count("rm -rf /var/lib/apt/lists/*") >= 2, "apt lists removed in each stage")
     c.ok(os.path.islink(os.path.join(DEPLOY, "Dockerfile")), "Dockerfile links to Containerfile")
+    # the .dockerignore lets through every path the build stage copies
+    ign = read("Containerfile.dockerignore")
+    allowed = {l[1:].rstrip("/") for l in ign.splitlines() if l.startswith("!")}
+    for m in re.finditer(r"^COPY (?!--from)(\S+) \S+$", cf, re.M):
+        c.ok(m.group(1).rstrip("/") in allowed, f".dockerignore keeps {m.group(1)}")
     # configure the project from exactly the folders the build stage copies
     src = os.path.join(tmp, "ctx")
     os.makedirs(src)
