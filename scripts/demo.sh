@@ -194,6 +194,11 @@ show() {
         if [ $have_vfs = 1 ]; then
             echo "   sqlite3 vfs=ltxhttp -> SELECT count(*), max(id), (SELECT msg FROM events ORDER BY id DESC LIMIT 1) FROM events; PRAGMA ltxhttp_txid;"
             vfs_query "SELECT count(*), max(id), (SELECT msg FROM events ORDER BY id DESC LIMIT 1) FROM events; PRAGMA ltxhttp_txid;" | sed 's/^/     /'
+            echo "   time travel: PRAGMA ltxhttp_txid='1'; SELECT count(*) FROM events;   (the first replicated state)"
+            vfs_query ".output /dev/null
+PRAGMA ltxhttp_txid='1';
+.output stdout
+SELECT count(*) FROM events;" | sed 's/^/     /'
         fi
         echo "   curl -s $URL/app.db    (status JSON; selected fields)"
         curl -s "$URL/app.db" | grep -o '"\(state\|txid\|commit\|page_size\|timestamp\|lag_seconds\)":[^,]*' |
@@ -241,6 +246,17 @@ if [ "$seconds" -gt 0 ]; then
     done
     if [ $ok = 1 ]; then
         echo "demo check: OK - the client sees all $want rows written locally"
+        if [ $have_server = 1 ] && [ $have_vfs = 1 ]; then
+            old=$(vfs_query ".output /dev/null
+PRAGMA ltxhttp_txid='1';
+.output stdout
+SELECT count(*) FROM events;" | tail -1)
+            if [ "$old" = 100 ]; then
+                echo "demo check: OK - time travel to TXID 1 shows the 100 seed rows"
+            else
+                echo "demo check: FAILED - time travel to TXID 1 shows '$old', want 100"; status=1
+            fi
+        fi
         if [ $have_server = 1 ]; then
             rm -f "$DEMO/over-http.db" "$DEMO/restored.db"
             curl -fs -o "$DEMO/over-http.db" "$URL/app.db/file" || true
