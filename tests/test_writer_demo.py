@@ -40,6 +40,8 @@ def main():
         if server:
             c.ok("byte-identical to ltxctl restore" in r.stdout, "GET /file equals ltxctl restore")
             c.ok(f"curl -s http://127.0.0.1:{port}/app.db" in r.stdout, "shows the status JSON via curl")
+            if not harness.SANITIZE and os.path.exists(os.path.join(harness.BUILD, "client-vfs", "libltxhttp.so")):
+                c.ok("time travel to TXID 1 shows the 100 seed rows" in r.stdout, "time travel through the VFS")
         else:
             print("ltxpaged not built: the demo showed the replica through ltxctl")
         c.ok("where next" in r.stdout, "tells the user where to go next")
