@@ -31,6 +31,12 @@ struct ltxdb {
     char *prefix;              /* db argument to objstore ("" for --db) */
     char *url;
     objstore *store;           /* not owned */
+    /* Cache namespace of this database's pages (pc_key.db). Replaced when
+     * the replica's history starts over (it went back): the new history
+     * reuses file names (level, min, max) with other bytes, so pages cached
+     * under the old namespace must never be found again. Written under the
+     * write lock (by a holder of `update`); read under the read lock or by
+     * the poller. */
     uint64_t uid;
 
     pthread_rwlock_t lock;     /* guards live, hists, state text, levels */
@@ -503,6 +509,9 @@ static void install_live(ltxdb *d, vindex *x)
 {
     pthread_rwlock_wrlock(&d->lock);
     vindex *old = d->live;
+    const vrec *oc = old ? vindex_current(old) : NULL;
+    if (oc && vindex_current(x)->txid < oc->txid)
+        d->uid = atomic_fetch_add(&d->srv->next_uid, 1) + 1; /* a new history */
     d->live = x;
     d->gen++;
     hist_ix **hs = d->hists;
@@ -1155,7 +1164,7 @@ int ltxdb_page(ltxdb *d, const db_snap *snap, uint32_t pgno, pc_entry **e, db_er
             if (h)
                 r = vindex_lookup(&h->ix, snap->txid, pgno, &vp);
         }
-        uint64_t gen = d->gen;
+        uint64_t gen = d->gen, uid = d->uid;
         load_ctx c;
         memset(&c, 0, sizeof c);
         if (r == VX_OK && vp.file) {
@@ -1183,7 +1192,7 @@ int ltxdb_page(ltxdb *d, const db_snap *snap, uint32_t pgno, pc_entry **e, db_er
         }
         if (!c.d)
             return 0; /* zeros */
-        pc_key k = {d->uid, c.f.min_txid, c.f.max_txid, (uint32_t)c.f.level, pgno};
+        pc_key k = {uid, c.f.min_txid, c.f.max_txid, (uint32_t)c.f.level, pgno};
         int lerr = 0;
         pc_entry *pe = pcache_get(d->srv->cache, &k, snap->page_size, load_page, &c, &lerr);
         if (pe) {
@@ -1303,7 +1312,7 @@ int ltxdb_pages(ltxdb *d, const db_snap *snap, const uint32_t *pgnos, size_t n, 
             q->size = vp.size;
             q->pgno = pgnos[i];
         }
-        uint64_t gen = d->gen;
+        uint64_t gen = d->gen, uid = d->uid;
         pthread_rwlock_unlock(&d->lock);
         if (!x) {
             if (hist_get(d, snap->txid, err) != 0) {
@@ -1326,7 +1335,7 @@ int ltxdb_pages(ltxdb *d, const db_snap *snap, const uint32_t *pgnos, size_t n, 
         /* 2. cache hits */
         size_t nm = 0;
         for (size_t i = 0; i < nw; i++) {
-            pc_key k = {d->uid, w[i].f.min_txid, w[i].f.max_txid, (uint32_t)w[i].f.level, w[i].pgno};
+            pc_key k = {uid, w[i].f.min_txid, w[i].f.max_txid, (uint32_t)w[i].f.level, w[i].pgno};
             out[w[i].idx] = pcache_lookup(d->srv->cache, &k);
             if (!out[w[i].idx])
                 w[nm++] = w[i];
@@ -1381,7 +1390,7 @@ int ltxdb_pages(ltxdb *d, const db_snap *snap, const uint32_t *pgnos, size_t n, 
                 if (out[w[i].idx])
                     continue; /* duplicate page in the list */
                 buf_ctx c = {buf + (w[i].off - start), w[i].size, w[i].pgno, ""};
-                pc_key k = {d->uid, w[i].f.min_txid, w[i].f.max_txid, (uint32_t)w[i].f.level, w[i].pgno};
+                pc_key k = {uid, w[i].f.min_txid, w[i].f.max_txid, (uint32_t)w[i].f.level, w[i].pgno};
                 int lerr = 0;
                 out[w[i].idx] = pcache_get(d->srv->cache, &k, snap->page_size, load_from_buf, &c, &lerr);
                 if (!out[w[i].idx]) {

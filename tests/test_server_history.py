@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""ltxpaged when a replica's history is replaced: the database is recreated
+and its writer starts again at TXID 1, so the new LTX files have the same
+names (level, min, max) as old ones but other bytes. Pages cached from the
+old history must never be served for the new one: after the server notices
+that the replica went back, /file at the new latest TXID must be
+byte-identical to the new history's state (reference: manifest sha256),
+never a mix with the old history's cached pages."""
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_server_common import H, Server, chain, curl  # noqa: E402
+
+ck = H.Checker("test_server_history")
+tmp = tempfile.mkdtemp(prefix="ltxpaged-history-")
+srv = None
+old = chain("main-4096")
+new = chain("random-4096")
+old_states = {int(s["txid"], 16): s for s in old["states"]}
+new_states = {int(s["txid"], 16): s for s in new["states"]}
+db_dir = os.path.join(tmp, "h.db")
+
+
+def put_l0(c, upto):
+    d = os.path.join(db_dir, "ltx", "0")
+    os.makedirs(d, exist_ok=True)
+    for f in c["files"]:
+        if f["level"] == 0 and int(f["max_txid"], 16) <= upto:
+            dst = os.path.join(d, os.path.basename(f["path"]))
+            shutil.copyfile(os.path.join(H.VECTORS, f["path"]), dst)
+            H.set_mtime_from_header(dst)
+
+
+try:
+    new_max = max(new_states)
+    old_max = new_max + 1
+    ck.ok(old_max in old_states, "the old chain goes beyond the new one")
+    put_l0(old, old_max)
+    srv = Server(["--db", "h.db=" + db_dir, "--poll-interval", "100ms", "--l1-interval", "300ms"])
+    ck.ok(srv.wait_ready(), "ready")
+    # warm the cache with the old history's pages of the files named like
+    # the new history's files (L0 1..new_max)
+    st, _, b = curl(f"{srv.base}/h.db/file?txid={new_max:x}")
+    ck.eq((st, H.sha256_bytes(b)), (200, old_states[new_max]["sha256"]), "old history at the shared TXID")
+    st, _, b = curl(f"{srv.base}/h.db/file")
+    ck.eq((st, H.sha256_bytes(b)), (200, old_states[old_max]["sha256"]), "old history latest")
+
+    # the database is recreated: its replica starts over at TXID 1
+    shutil.rmtree(os.path.join(db_dir, "ltx"))
+    put_l0(new, new_max)
+    want = "%016x" % new_max
+    ok = srv.wait_for(lambda: (srv.status("h.db") or {}).get("txid") == want, 10, 0.05)
+    ck.ok(ok, f"server follows the replica back to {want}: {srv.status('h.db')}")
+    st, h, b = curl(f"{srv.base}/h.db/file")
+    ck.eq((st, h.get("ltx-txid"), H.sha256_bytes(b)), (200, want, new_states[new_max]["sha256"]),
+          "latest after the reset is the new history's bytes (no page from the old history's cache)")
+    for t in sorted(new_states):
+        st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
+        ck.eq((st, H.sha256_bytes(b)), (200, new_states[t]["sha256"]), f"new history at TXID {t}")
+    # single pages too
+    st, h, b = curl(f"{srv.base}/h.db/pages/2")
+    ck.eq((st, len(b)), (200, 4096), "page 2 after the reset")
+finally:
+    if srv:
+        srv.stop()
+        if srv.returncode not in (0, None):
+            ck.ok(False, f"ltxpaged exit code {srv.returncode}\n{srv.output()[-3000:]}")
+    shutil.rmtree(tmp, ignore_errors=True)
+ck.done()
