@@ -4,7 +4,9 @@
 #
 #   sqlite3 writes rows into ./demo/app.db every second
 #     -> `ltxctl replicate` turns each change into the next LTX file under
-#        ./demo/bucket/app.db/ltx/0/  (a Litestream-style file replica)
+#        ./demo/bucket/app.db/ltx/0/  (a Litestream-style file replica), and
+#        `ltxctl compact --ladder` compacts it into L1/L2/L3 and prunes L0
+#        as Litestream does (on shorter windows)
 #     -> `ltxpaged --replica file://$PWD/demo/bucket` serves its pages over HTTP
 #     -> a client reads them live through `vfs=ltxhttp` (sqlite3 CLI) and curl.
 #
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
         --no-vfs) use_vfs=0 ;;
         --interval) every=${2:?--interval needs a number}; shift ;;
         --interval=*) every=${1#*=} ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -81,7 +83,7 @@ next_steps() {
     cat <<EOF
 
 == where next
-   logs:            $DEMO/replicate.log $DEMO/ltxpaged.log
+   logs:            $DEMO/replicate.log $DEMO/compact.log $DEMO/ltxpaged.log
    the replica stays in $DEMO/bucket:
    restore a copy:  $ctl restore $REPLICA /tmp/app-copy.db
    inspect a file:  $ctl inspect $REPLICA/ltx/0/0000000000000001-0000000000000001.ltx
@@ -145,6 +147,14 @@ done
 ls "$REPLICA/ltx/0/"*.ltx >/dev/null 2>&1 || { echo "demo.sh: replicate wrote nothing:"; cat "$DEMO/replicate.log"; exit 1; }
 note "first LTX file: $(ls "$REPLICA/ltx/0/" | head -1)"
 
+# Compaction as Litestream runs it, on short windows so the demo shows it:
+# L1 every 10 s, L2 every 1 min, L3 every 10 min, L0 files removed 30 s after
+# L1 covers them (Litestream: 30 s / 5 min / 1 h, 5 min).
+setsid "$LTXCTL" compact "$REPLICA" --ladder --intervals 10s,1m,10m --l0-retention 30s \
+    >"$DEMO/compact.log" 2>&1 &
+pids+=($!)
+note "ltxctl compact --ladder (pid $!) -> log $DEMO/compact.log"
+
 writer_loop() {
     local n=0
     while :; do
@@ -154,6 +164,7 @@ writer_loop() {
     done
 }
 setsid bash -c "$(declare -f writer_loop); writer_loop \"\$1\"" writer "$DB" &
+writer_pid=$!
 pids+=($!)
 note "writer loop (pid $!): one INSERT per second into $DB"
 
@@ -178,6 +189,27 @@ else
 fi
 
 # ---- 5. the client, live ------------------------------------------------------------
+# A past TXID that stays restorable while retention removes old L0 files:
+# the end of the first L1 compaction, or TXID 1 before there is one.
+tt_txid() {
+    local f
+    f=$(ls "$REPLICA/ltx/1" 2>/dev/null | grep -m1 '\.ltx$' || true)
+    if [ -n "$f" ]; then echo "${f:17:16}"; else echo 0000000000000001; fi
+}
+tt_count() {
+    vfs_query ".output /dev/null
+PRAGMA ltxhttp_txid='$1';
+.output stdout
+SELECT count(*) FROM events;"
+}
+levels() {
+    local l out=""
+    for l in 0 1 2 3 9; do
+        [ -d "$REPLICA/ltx/$l" ] || continue
+        out="$out L$l:$(ls "$REPLICA/ltx/$l" | grep -c '\.ltx$')"
+    done
+    echo "${out# } files"
+}
 local_count() { sqlite3 "$DB" "PRAGMA busy_timeout=5000; SELECT count(*) FROM events;" 2>/dev/null | tail -1; }
 vfs_query() {
     # .load first, then .open the URI (the CLI opens its database before .load runs)
@@ -189,16 +221,14 @@ SQL
 }
 show() {
     echo
-    echo "-- $(date -u +%H:%M:%S)  local app.db: $(local_count) rows"
+    echo "-- $(date -u +%H:%M:%S)  local app.db: $(local_count) rows; replica: $(levels)"
     if [ $have_server = 1 ]; then
         if [ $have_vfs = 1 ]; then
             echo "   sqlite3 vfs=ltxhttp -> SELECT count(*), max(id), (SELECT msg FROM events ORDER BY id DESC LIMIT 1) FROM events; PRAGMA ltxhttp_txid;"
             vfs_query "SELECT count(*), max(id), (SELECT msg FROM events ORDER BY id DESC LIMIT 1) FROM events; PRAGMA ltxhttp_txid;" | sed 's/^/     /'
-            echo "   time travel: PRAGMA ltxhttp_txid='1'; SELECT count(*) FROM events;   (the first replicated state)"
-            vfs_query ".output /dev/null
-PRAGMA ltxhttp_txid='1';
-.output stdout
-SELECT count(*) FROM events;" | sed 's/^/     /'
+            local t; t=$(tt_txid)
+            echo "   time travel: PRAGMA ltxhttp_txid='$t'; SELECT count(*) FROM events;   (an older state)"
+            tt_count "$t" | sed 's/^/     /'
         fi
         echo "   curl -s $URL/app.db    (status JSON; selected fields)"
         curl -s "$URL/app.db" | grep -o '"\(state\|txid\|commit\|page_size\|timestamp\|lag_seconds\)":[^,]*' |
@@ -211,7 +241,7 @@ SELECT count(*) FROM events;" | sed 's/^/     /'
             rm -f "$DEMO/peek.db"
             "$LTXCTL" restore "$REPLICA" "$DEMO/peek.db" >/dev/null 2>&1 &&
                 sqlite3 "$DEMO/peek.db" 'SELECT count(*) FROM events;' || echo '(restore failed)')" rows
-        echo "   files: $(ls "$REPLICA/ltx/0" | wc -l) L0 files, newest $(ls "$REPLICA/ltx/0" | tail -1)"
+        :
     fi
 }
 
@@ -230,7 +260,7 @@ done
 status=0
 if [ "$seconds" -gt 0 ]; then
     say "check: stop the writer, wait for the replica and the server to catch up"
-    kill -- "-${pids[1]}" 2>/dev/null || true; wait "${pids[1]}" 2>/dev/null || true
+    kill -- "-$writer_pid" 2>/dev/null || true; wait "$writer_pid" 2>/dev/null || true
     want=$(local_count)
     got="" ok=0
     for _ in $(seq 1 60); do
@@ -247,14 +277,15 @@ if [ "$seconds" -gt 0 ]; then
     if [ $ok = 1 ]; then
         echo "demo check: OK - the client sees all $want rows written locally"
         if [ $have_server = 1 ] && [ $have_vfs = 1 ]; then
-            old=$(vfs_query ".output /dev/null
-PRAGMA ltxhttp_txid='1';
-.output stdout
-SELECT count(*) FROM events;" | tail -1)
-            if [ "$old" = 100 ]; then
-                echo "demo check: OK - time travel to TXID 1 shows the 100 seed rows"
+            t=$(tt_txid)
+            old=$(tt_count "$t" | tail -1)
+            rm -f "$DEMO/at-txid.db"
+            "$LTXCTL" restore "$REPLICA" "$DEMO/at-txid.db" --txid "$t" >/dev/null 2>&1 || true
+            want_old=$(sqlite3 "$DEMO/at-txid.db" 'SELECT count(*) FROM events;' 2>/dev/null || echo '?')
+            if [ -n "$old" ] && [ "$old" = "$want_old" ]; then
+                echo "demo check: OK - time travel to TXID $t shows $old rows, as ltxctl restore --txid $t"
             else
-                echo "demo check: FAILED - time travel to TXID 1 shows '$old', want 100"; status=1
+                echo "demo check: FAILED - time travel to TXID $t shows '$old', ltxctl restore --txid gives '$want_old'"; status=1
             fi
         fi
         if [ $have_server = 1 ]; then
