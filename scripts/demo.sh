@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
         --no-vfs) use_vfs=0 ;;
         --interval) every=${2:?--interval needs a number}; shift ;;
         --interval=*) every=${1#*=} ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
