@@ -405,10 +405,12 @@ static int cmp_u64_desc(const void *a, const void *b)
 
 /* Plan (latest when target == 0) and index. Results: IX_OK with *out set;
  * else *state_out tells waiting/stalled/error and msg says why. */
-enum { PLAN_OK = 0, PLAN_WAIT, PLAN_NOT_AVAILABLE, PLAN_FAIL };
+enum { PLAN_OK = 0, PLAN_WAIT, PLAN_NOT_AVAILABLE, PLAN_FAIL, PLAN_RELIST };
 
-static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, size_t stalllen,
-                          char *msg, size_t msglen, int *broken)
+/* One listing, one plan. PLAN_RELIST: a planned file vanished between the
+ * LIST and its read (retention): the listing is stale, list again. */
+static int plan_and_build_once(ltxdb *d, uint64_t target, vindex **out, char *stall, size_t stalllen,
+                               char *msg, size_t msglen, int *broken)
 {
     *out = NULL;
     if (broken)
@@ -467,7 +469,7 @@ static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, 
                 continue;
             }
             free(plan);
-            result = br == IX_GONE ? PLAN_FAIL : PLAN_FAIL;
+            result = br == IX_GONE ? PLAN_RELIST : PLAN_FAIL;
             break;
         }
         free(plan);
@@ -501,6 +503,17 @@ static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, 
     free(cands);
     free(files);
     return result;
+}
+
+#define PLAN_MAX_LISTINGS 4
+
+static int plan_and_build(ltxdb *d, uint64_t target, vindex **out, char *stall, size_t stalllen,
+                          char *msg, size_t msglen, int *broken)
+{
+    int r = PLAN_RELIST;
+    for (int i = 0; i < PLAN_MAX_LISTINGS && r == PLAN_RELIST; i++)
+        r = plan_and_build_once(d, target, out, stall, stalllen, msg, msglen, broken);
+    return r == PLAN_RELIST ? PLAN_FAIL : r; /* msg names the file that kept vanishing */
 }
 
 /* ---- installing an index ------------------------------------------------ */
