@@ -82,6 +82,9 @@ void config_usage(FILE *o)
           "Server:\n"
           "  --listen HOST:PORT     listen address (default 127.0.0.1:7070)\n"
           "  --threads N            HTTP worker threads (default 2 x cores)\n"
+          "  --max-connections N    HTTP connections at once, long-polls included; at\n"
+          "                         most 3/4 of them wait in /changes long-polls\n"
+          "                         (default: open-file limit - 128, at most 65536)\n"
           "  --cache-size SIZE      shared page cache bound, e.g. 256M, 1G (default 256M)\n"
           "  --poll-interval DUR    L0 poll interval, e.g. 1s, 250ms (default 1s)\n"
           "  --l1-interval DUR      level stats / L1+ catch-up interval (default 10s)\n"
@@ -228,6 +231,17 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
             c->max_historical = (int)n;
         return 0;
     }
+    if (!strcmp(name, "max-connections")) {
+        NEED();
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 8 || n > 1000000) {
+            fprintf(err, "ltxpaged: --max-connections wants a number from 8 to 1000000, got \"%s\"\n", v);
+            return -1;
+        }
+        c->max_connections = (int)n;
+        return 0;
+    }
     if (!strcmp(name, "cache-size") || !strcmp(name, "max-l0-size")) {
         NEED();
         uint64_t b = config_parse_size(v);
@@ -306,7 +320,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
 #undef NEED
 }
 
-static const char *env_flags[] = {"replica", "db", "listen", "threads", "cache-size", "poll-interval", "l1-interval",
+static const char *env_flags[] = {"replica", "db", "listen", "threads", "max-connections", "cache-size", "poll-interval", "l1-interval",
                                   "version-window", "rescan-interval", "max-historical", "historical-idle",
                                   "max-l0-size", "poll-threads", "read-token", "admin-token", "s3-endpoint", "s3-region",
                                   "s3-path-style", "log-level", NULL};

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -55,6 +56,8 @@ typedef struct {
     pthread_cond_t wcv;
     req waiters;               /* sentinel of a circular list */
     size_t nwaiters;
+    size_t max_waiters;        /* long-polls beyond this are answered at once */
+    unsigned max_conns;        /* MHD_OPTION_CONNECTION_LIMIT */
     atomic_int pending_polls;  /* long-polls suspended and not yet completed */
     int waker_stop;
     pthread_t waker;
@@ -683,15 +686,36 @@ static void waiter_del(http *h, req *r)
     h->nwaiters--;
 }
 
+/* A suspended connection is not polled by libmicrohttpd, so a client that
+ * closed it is only noticed when the poll is resumed: look (without
+ * reading) whether the peer closed or reset it. */
+static int peer_gone(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return 1;
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
 static void *waker_main(void *arg)
 {
     http *h = arg;
     pthread_mutex_lock(&h->wmu);
+    int64_t next_reap = 0;
     while (!h->waker_stop || h->nwaiters) {
         int64_t now = mono_ms(), next = now + 1000;
+        /* look for abandoned polls once a second, not at every wake-up */
+        int reap = now >= next_reap;
+        if (reap)
+            next_reap = now + 1000;
         for (req *r = h->waiters.wnext; r != &h->waiters;) {
             req *n = r->wnext;
-            if (h->waker_stop || now >= r->deadline || ltxdb_current_txid(r->wdb) > r->since) {
+            if (h->waker_stop || now >= r->deadline || ltxdb_current_txid(r->wdb) > r->since ||
+                (reap && peer_gone(r->conn))) {
                 waiter_del(h, r);
                 r->waited = 1;
                 MHD_resume_connection(r->conn);
@@ -752,7 +776,9 @@ static enum MHD_Result route_changes(http *h, req *r, struct MHD_Connection *c, 
     if (!reset && s.txid <= since && wait > 0 && !r->waited && !atomic_load(&h->s->stopping)) {
         free(pages);
         pthread_mutex_lock(&h->wmu);
-        if (ltxdb_current_txid(d) <= since && !h->waker_stop) {
+        /* a full set of long-polls answers at once rather than leave no
+         * connection for page reads (clients poll again) */
+        if (ltxdb_current_txid(d) <= since && !h->waker_stop && h->nwaiters < h->max_waiters) {
             r->wdb = d;
             r->since = since;
             r->deadline = mono_ms() + (int64_t)wait * 1000;
@@ -1324,6 +1350,33 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     logf_(LOG_WARN, "http_error", "error=%s", log_q(q, sizeof q, msg));
 }
 
+/* Connections at once: --max-connections, else what the open-file limit
+ * allows (raised to its hard limit) minus room for the object store,
+ * logs and the listening socket. libmicrohttpd's own default (~1020) is
+ * too few when every client holds a long-poll. */
+static unsigned connection_limit(int configured)
+{
+    struct rlimit rl;
+    rlim_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+            struct rlimit nr = {want, rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &nr) == 0)
+                rl.rlim_cur = want;
+        }
+        nofile = rl.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_cur;
+    }
+    unsigned fit = nofile > 128 + 16 ? (unsigned)(nofile - 128 > 65536 ? 65536 : nofile - 128) : 16;
+    if (configured <= 0)
+        return fit;
+    if ((unsigned)configured > fit)
+        logf_(LOG_WARN, "connection_limit", "max_connections=%d open_file_limit=%llu msg=\"more connections than "
+              "open files allow; raise the limit (ulimit -n, LimitNOFILE=)\"", configured,
+              (unsigned long long)nofile);
+    return (unsigned)configured;
+}
+
 int http_start(srv *s)
 {
     http *h = calloc(1, sizeof *h);
@@ -1362,6 +1415,8 @@ int http_start(srv *s)
         free(h);
         return -1;
     }
+    h->max_conns = connection_limit(s->cfg.max_connections);
+    h->max_waiters = (size_t)h->max_conns * 3 / 4;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -1376,6 +1431,7 @@ int http_start(srv *s)
                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_LIMIT, h->max_conns,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -1385,7 +1441,8 @@ int http_start(srv *s)
         http_stop(s);
         return -1;
     }
-    logf_(LOG_INFO, "listening", "addr=\"%s:%d\" threads=%d", s->cfg.listen_host, s->cfg.listen_port, s->cfg.threads);
+    logf_(LOG_INFO, "listening", "addr=\"%s:%d\" threads=%d max_connections=%u max_long_polls=%zu",
+          s->cfg.listen_host, s->cfg.listen_port, s->cfg.threads, h->max_conns, h->max_waiters);
     return 0;
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     char listen_host[256];
     int listen_port;
     int threads;
+    int max_connections;      /* HTTP connections at once; 0 = from RLIMIT_NOFILE */
     size_t cache_size;
     int64_t poll_ms;
     int64_t l1_interval_ms;   /* level stats / L1+ check */
