@@ -2,7 +2,6 @@
  * compressed size, one raw LZ4 block per page), byte layout as the reference
  * superfly/ltx Encoder writes it (LTX-FORMAT.md §1.2-§1.7). */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <lz4.h>
 
 #include "ltx.h"
+#include "ltx_internal.h"
 
 struct ltx_encoder {
     ltx_header h;
@@ -23,38 +23,6 @@ struct ltx_encoder {
     int failed;              /* a previous call failed: refuse to go on */
     int finished;
 };
-
-static ltx_err efail(ltx_error *e, ltx_err code, uint64_t off, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static ltx_err efail(ltx_error *e, ltx_err code, uint64_t off, const char *fmt, ...) {
-    if (e) {
-        va_list ap;
-        e->code = code;
-        e->offset = off;
-        va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-static void eok(ltx_error *e) {
-    if (e) {
-        e->code = LTX_OK;
-        e->offset = 0;
-        e->msg[0] = 0;
-    }
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Make room for `need` more bytes, within max_bytes. */
 static int reserve(ltx_encoder *enc, size_t need) {
@@ -106,26 +74,26 @@ void ltx_encoder_free(ltx_encoder *enc) {
 static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
                          const uint8_t *block, uint32_t block_len, ltx_error *e) {
     if (enc->finished || enc->failed)
-        return efail(e, LTX_ERR_ARG, enc->len, "encoder already finished or failed");
+        return ltx_fail(e, LTX_ERR_ARG, enc->len, "encoder already finished or failed");
     const ltx_header *h = &enc->h;
     if (!ltx_page_size_valid(h->page_size))
-        return efail(e, LTX_ERR_HEADER, 8, "invalid page size %" PRIu32, h->page_size);
+        return ltx_fail(e, LTX_ERR_HEADER, 8, "invalid page size %" PRIu32, h->page_size);
     uint32_t lock = ltx_lock_pgno(h->page_size);
     if (pgno == 0)
-        return efail(e, LTX_ERR_ARG, enc->len, "page number 0");
+        return ltx_fail(e, LTX_ERR_ARG, enc->len, "page number 0");
     if (pgno > h->commit)
-        return efail(e, LTX_ERR_PAGE_BEYOND_COMMIT, enc->len,
+        return ltx_fail(e, LTX_ERR_PAGE_BEYOND_COMMIT, enc->len,
                      "page %" PRIu32 " is beyond commit %" PRIu32, pgno, h->commit);
     if (pgno == lock)
-        return efail(e, LTX_ERR_LOCK_PAGE, enc->len, "cannot encode the lock page %" PRIu32, pgno);
+        return ltx_fail(e, LTX_ERR_LOCK_PAGE, enc->len, "cannot encode the lock page %" PRIu32, pgno);
     if (pgno <= enc->prev_pgno)
-        return efail(e, LTX_ERR_PAGE_ORDER, enc->len,
+        return ltx_fail(e, LTX_ERR_PAGE_ORDER, enc->len,
                      "page %" PRIu32 " after page %" PRIu32 " (must be strictly increasing)",
                      pgno, enc->prev_pgno);
     if (ltx_header_is_snapshot(h)) {
         uint32_t want = enc->prev_pgno + 1 == lock ? enc->prev_pgno + 2 : enc->prev_pgno + 1;
         if (pgno != want)
-            return efail(e, LTX_ERR_SNAPSHOT_INCOMPLETE, enc->len,
+            return ltx_fail(e, LTX_ERR_SNAPSHOT_INCOMPLETE, enc->len,
                          "snapshot needs page %" PRIu32 " next, got %" PRIu32, want, pgno);
     }
     int bound = LZ4_compressBound((int)h->page_size);
@@ -134,14 +102,14 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
         ltx_index_entry *ni = realloc(enc->idx, nc * sizeof *ni);
         if (!ni) {
             enc->failed = 1;
-            return efail(e, LTX_ERR_NOMEM, enc->len, "out of memory for the page index");
+            return ltx_fail(e, LTX_ERR_NOMEM, enc->len, "out of memory for the page index");
         }
         enc->idx = ni;
         enc->idx_cap = nc;
     }
     if (reserve(enc, LTX_PAGE_HEADER_SIZE + 4 + (size_t)bound) != 0) {
         enc->failed = 1;
-        return efail(e, LTX_ERR_NOMEM, enc->len,
+        return ltx_fail(e, LTX_ERR_NOMEM, enc->len,
                      "output would exceed the cap of %zu bytes (or out of memory)",
                      enc->max_bytes);
     }
@@ -149,18 +117,18 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     int n;
     if (block) {
         if (block_len == 0 || block_len > (uint32_t)bound)
-            return efail(e, LTX_ERR_DECOMPRESS, enc->len,
+            return ltx_fail(e, LTX_ERR_DECOMPRESS, enc->len,
                          "page %" PRIu32 ": block of %" PRIu32 " bytes is outside 1..%d", pgno,
                          block_len, bound);
         if (!page) {
             if (!enc->scratch && !(enc->scratch = malloc(h->page_size))) {
                 enc->failed = 1;
-                return efail(e, LTX_ERR_NOMEM, enc->len, "out of memory for a page buffer");
+                return ltx_fail(e, LTX_ERR_NOMEM, enc->len, "out of memory for a page buffer");
             }
             int d = LZ4_decompress_safe((const char *)block, (char *)enc->scratch,
                                         (int)block_len, (int)h->page_size);
             if (d != (int)h->page_size)
-                return efail(e, d < 0 ? LTX_ERR_DECOMPRESS : LTX_ERR_PAGE_SIZE, enc->len,
+                return ltx_fail(e, d < 0 ? LTX_ERR_DECOMPRESS : LTX_ERR_PAGE_SIZE, enc->len,
                              "page %" PRIu32 ": block decodes to %d bytes, want %" PRIu32, pgno,
                              d, h->page_size);
             page = enc->scratch;
@@ -172,13 +140,13 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     }
     if (n <= 0) {
         enc->failed = 1;
-        return efail(e, LTX_ERR_DECOMPRESS, enc->len, "LZ4 compression of page %" PRIu32 " failed",
+        return ltx_fail(e, LTX_ERR_DECOMPRESS, enc->len, "LZ4 compression of page %" PRIu32 " failed",
                      pgno);
     }
-    put32(p, pgno);
+    ltx_put32(p, pgno);
     p[4] = 0;
     p[5] = (uint8_t)LTX_PAGE_FLAG_SIZE;
-    put32(p + 6, (uint32_t)n);
+    ltx_put32(p + 6, (uint32_t)n);
     enc->crc = ltx_crc64(enc->crc, p, 10);
     enc->crc = ltx_crc64(enc->crc, page, h->page_size);
     enc->idx[enc->nidx].pgno = pgno;
@@ -187,20 +155,20 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     enc->nidx++;
     enc->len += 10 + (size_t)n;
     enc->prev_pgno = pgno;
-    eok(e);
+    ltx_ok(e);
     return LTX_OK;
 }
 
 ltx_err ltx_encoder_add_page(ltx_encoder *enc, uint32_t pgno, const uint8_t *page, ltx_error *e) {
     if (!enc || !page)
-        return efail(e, LTX_ERR_ARG, 0, "NULL encoder or page");
+        return ltx_fail(e, LTX_ERR_ARG, 0, "NULL encoder or page");
     return add_frame(enc, pgno, page, NULL, 0, e);
 }
 
 ltx_err ltx_encoder_add_block(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
                               const uint8_t *block, uint32_t block_len, ltx_error *e) {
     if (!enc || !block)
-        return efail(e, LTX_ERR_ARG, 0, "NULL encoder or block");
+        return ltx_fail(e, LTX_ERR_ARG, 0, "NULL encoder or block");
     return add_frame(enc, pgno, page, block, block_len, e);
 }
 
@@ -217,11 +185,11 @@ static size_t put_uvarint(uint8_t *p, uint64_t v) {
 ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out, size_t *out_len,
                            ltx_error *e) {
     if (!enc || !out || !out_len)
-        return efail(e, LTX_ERR_ARG, 0, "NULL argument");
+        return ltx_fail(e, LTX_ERR_ARG, 0, "NULL argument");
     *out = NULL;
     *out_len = 0;
     if (enc->finished || enc->failed)
-        return efail(e, LTX_ERR_ARG, 0, "encoder already finished or failed");
+        return ltx_fail(e, LTX_ERR_ARG, 0, "encoder already finished or failed");
     const ltx_header *h = &enc->h;
     ltx_err r = ltx_header_validate(h, e);
     if (r != LTX_OK)
@@ -230,30 +198,30 @@ ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out,
     if (ltx_header_is_snapshot(h)) {
         uint32_t last = h->commit == lock ? h->commit - 1 : h->commit;
         if (enc->prev_pgno != last)
-            return efail(e, LTX_ERR_SNAPSHOT_INCOMPLETE, enc->len,
+            return ltx_fail(e, LTX_ERR_SNAPSHOT_INCOMPLETE, enc->len,
                          "snapshot ends at page %" PRIu32 " but commit is %" PRIu32,
                          enc->prev_pgno, h->commit);
     }
     if (h->flags & LTX_FLAG_NO_CHECKSUM) {
         if (post_apply != 0)
-            return efail(e, LTX_ERR_CHECKSUM, 0,
+            return ltx_fail(e, LTX_ERR_CHECKSUM, 0,
                          "post_apply checksum must be 0 with the NoChecksum flag");
         if (h->commit == 0)
-            return efail(e, LTX_ERR_HEADER, 12,
+            return ltx_fail(e, LTX_ERR_HEADER, 12,
                          "commit 0 needs checksum tracking and post_apply 0x8000000000000000");
     } else {
         if (!(post_apply & LTX_CHECKSUM_FLAG))
-            return efail(e, LTX_ERR_CHECKSUM, 0,
+            return ltx_fail(e, LTX_ERR_CHECKSUM, 0,
                          "post_apply checksum %016" PRIx64 " lacks bit 63", post_apply);
         if (h->commit == 0 && post_apply != LTX_CHECKSUM_FLAG)
-            return efail(e, LTX_ERR_CHECKSUM, 0,
+            return ltx_fail(e, LTX_ERR_CHECKSUM, 0,
                          "commit 0 needs post_apply checksum 0x8000000000000000");
     }
     /* terminator + index (3 varints of <= 10 bytes per page + end) + u64 + trailer */
     size_t need = LTX_PAGE_HEADER_SIZE + enc->nidx * 30 + 1 + 8 + LTX_TRAILER_SIZE;
     if (reserve(enc, need) != 0) {
         enc->failed = 1;
-        return efail(e, LTX_ERR_NOMEM, enc->len,
+        return ltx_fail(e, LTX_ERR_NOMEM, enc->len,
                      "output would exceed the cap of %zu bytes (or out of memory)",
                      enc->max_bytes);
     }
@@ -269,14 +237,11 @@ ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out,
     }
     b[o++] = 0;
     uint64_t ilen = o - idx_start;
-    put32(b + o, (uint32_t)(ilen >> 32));
-    put32(b + o + 4, (uint32_t)ilen);
+    ltx_put64(b + o, ilen);
     o += 8;
-    put32(b + o, (uint32_t)(post_apply >> 32));
-    put32(b + o + 4, (uint32_t)post_apply);
+    ltx_put64(b + o, post_apply);
     uint64_t crc = ltx_crc64(enc->crc, b + enc->len, o + 8 - enc->len) | LTX_CHECKSUM_FLAG;
-    put32(b + o + 8, (uint32_t)(crc >> 32));
-    put32(b + o + 12, (uint32_t)crc);
+    ltx_put64(b + o + 8, crc);
     o += LTX_TRAILER_SIZE;
 
     /* hand over the buffer, shrunk to size */
@@ -286,6 +251,6 @@ ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out,
     enc->buf = NULL;
     enc->len = enc->cap = 0;
     enc->finished = 1;
-    eok(e);
+    ltx_ok(e);
     return LTX_OK;
 }

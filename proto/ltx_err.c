@@ -1,5 +1,29 @@
 /* ltx_err.c - names and sentences for ltx_err codes. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "ltx.h"
+#include "ltx_internal.h"
+
+ltx_err ltx_fail(ltx_error *e, ltx_err code, uint64_t off, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        e->code = code;
+        e->offset = off;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+void ltx_ok(ltx_error *e) {
+    if (e) {
+        e->code = LTX_OK;
+        e->offset = 0;
+        e->msg[0] = 0;
+    }
+}
 
 static const struct {
     const char *code;
