@@ -12,6 +12,25 @@
 #include "log.h"
 #include "wire.h"
 
+static size_t name_hash64(const char *n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *n; n++)
+        h = (h ^ (unsigned char)*n) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* Store d in the first free slot of t (writers only, under dbs_lock). */
+static void table_put(struct srv_dblist *t, ltxdb *d)
+{
+    size_t m = t->cap - 1;
+    for (size_t i = name_hash64(ltxdb_name(d)) & m;; i = (i + 1) & m)
+        if (!atomic_load_explicit(&t->v[i], memory_order_relaxed)) {
+            atomic_store_explicit(&t->v[i], d, memory_order_release);
+            return;
+        }
+}
+
 static int add_db(srv *s, const char *name, objstore *st, const char *prefix, const char *url)
 {
     pthread_rwlock_wrlock(&s->dbs_lock);
@@ -38,27 +57,36 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
         s->dbs = n;
         s->capdbs = nc;
     }
+    struct srv_dblist *cur = atomic_load_explicit(&s->pub, memory_order_relaxed);
+    struct srv_dblist *nl = NULL;
+    if (!cur || (s->ndbs + 1) * 2 > cur->cap) {
+        size_t cap = cur ? cur->cap * 2 : 64;
+        nl = calloc(1, sizeof *nl + cap * sizeof nl->v[0]);
+        if (!nl) {
+            pthread_rwlock_unlock(&s->dbs_lock);
+            return -1;
+        }
+        nl->cap = cap;
+    }
     ltxdb *d = ltxdb_new(s, name, st, prefix, url);
     if (!d) {
-        pthread_rwlock_unlock(&s->dbs_lock);
-        return -1;
-    }
-    struct srv_dblist *nl = malloc(sizeof *nl + (s->ndbs + 1) * sizeof(ltxdb *));
-    if (!nl) {
-        ltxdb_free(d);
+        free(nl);
         pthread_rwlock_unlock(&s->dbs_lock);
         return -1;
     }
     memmove(s->dbs + lo + 1, s->dbs + lo, (s->ndbs - lo) * sizeof *s->dbs);
     s->dbs[lo] = d;
     s->ndbs++;
-    nl->n = s->ndbs;
-    nl->next_retired = NULL;
-    memcpy(nl->v, s->dbs, s->ndbs * sizeof(ltxdb *));
-    struct srv_dblist *old = atomic_exchange(&s->pub, nl);
-    if (old) {
-        old->next_retired = s->retired;
-        s->retired = old;
+    if (nl) {
+        for (size_t i = 0; i < s->ndbs; i++)
+            table_put(nl, s->dbs[i]);
+        struct srv_dblist *old = atomic_exchange(&s->pub, nl);
+        if (old) {
+            old->next_retired = s->retired;
+            s->retired = old;
+        }
+    } else {
+        table_put(cur, d);
     }
     pthread_rwlock_unlock(&s->dbs_lock);
     char q[600];
@@ -146,22 +174,18 @@ static void discover(srv *s)
 
 ltxdb *srv_find_db(srv *s, const char *name)
 {
-    /* lock-free: the published list never changes once visible */
+    /* lock-free: slots of a published table are set once, never changed */
     const struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
     if (!l)
         return NULL;
-    size_t lo = 0, hi = l->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(ltxdb_name(l->v[mid]), name);
-        if (c == 0)
-            return l->v[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    size_t m = l->cap - 1;
+    for (size_t i = name_hash64(name) & m;; i = (i + 1) & m) {
+        ltxdb *d = atomic_load_explicit(&((struct srv_dblist *)l)->v[i], memory_order_acquire);
+        if (!d)
+            return NULL;
+        if (strcmp(ltxdb_name(d), name) == 0)
+            return d;
     }
-    return NULL;
 }
 
 int srv_ready(srv *s)
@@ -272,12 +296,12 @@ static void *poller_main(void *arg)
             discover(s);
             next_rescan = now + s->cfg.rescan_ms;
         }
-        /* the published list never changes: no lock needed */
-        const struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
+        /* published tables stay valid until srv_destroy: no lock needed */
+        struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
         int64_t next = me == 0 ? next_rescan : now + s->cfg.rescan_ms;
-        for (size_t i = 0; l && i < l->n && !atomic_load(&s->stopping); i++) {
-            ltxdb *d = l->v[i];
-            if ((int)(name_hash(ltxdb_name(d)) % (unsigned)k) != me)
+        for (size_t i = 0; l && i < l->cap && !atomic_load(&s->stopping); i++) {
+            ltxdb *d = atomic_load_explicit(&l->v[i], memory_order_acquire);
+            if (!d || (int)(name_hash(ltxdb_name(d)) % (unsigned)k) != me)
                 continue;
             if (mono_ms() >= ltxdb_next_poll(d))
                 ltxdb_poll(d, mono_ms());

@@ -38,10 +38,17 @@ typedef struct {
 
 typedef struct ltxdb ltxdb;
 
+/* Lock-free lookup table of the databases, published for the request path
+ * and the pollers: open addressing by name hash, capacity a power of two,
+ * at most half full. A slot goes from NULL to a database once and never
+ * changes again, so adding a database stores into the published table;
+ * only growth (doubling) publishes a new one. Replaced tables are kept
+ * until srv_destroy: their sizes are a geometric series, so they hold
+ * fewer slots than the current one (never a copy per database added). */
 struct srv_dblist {
     struct srv_dblist *next_retired;
-    size_t n;
-    ltxdb *v[];
+    size_t cap;
+    ltxdb *_Atomic v[];
 };
 
 typedef struct {
