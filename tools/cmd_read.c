@@ -33,6 +33,14 @@ static uint32_t rd_be32(const uint8_t *p) {
 
 static void hex16(char out[17], uint64_t v) { snprintf(out, 17, "%016" PRIx64, v); }
 
+/* Print o on stdout (indented, keys sorted) and release it; NULL prints nothing. */
+static void put_json(json_t *o) {
+    char *txt = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    if (txt) puts(txt);
+    free(txt);
+    json_decref(o);
+}
+
 static json_t *jhex(uint64_t v) {
     char b[17];
     hex16(b, v);
@@ -371,12 +379,7 @@ int cmd_inspect(int argc, char **argv) {
             json_object_set_new(o, "error", json_string("header TXIDs differ from the file name"));
             json_object_set_new(o, "error_code", json_string("name_mismatch"));
         }
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (s) {
-            puts(s);
-            free(s);
-        }
-        json_decref(o);
+        put_json(o);
     } else {
         printf("file         %s\n", path);
         printf("size         %zu bytes\n", len);
@@ -752,8 +755,12 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t buff
         objstore_free_names(names, nn);
         json_t *t = json_pack("{s:s, s:s, s:b}", "path", url, "kind", "replica", "ok", 0);
         v->cur_errors = json_array();
-        vproblem(v, 1, "%s: no LTX files found (expected %s)", url,
-                 objstore_is_s3(s) ? "<prefix>/<level %04x>/<min>-<max>.ltx" : "<dir>/ltx/<level>/<min>-<max>.ltx");
+        obj_error fe;
+        if (objstore_check_folder(s, "", &fe) != OBJ_OK) /* a typo reads as "does not exist" */
+            vproblem(v, 1, "%s: no LTX files found: %s", url, fe.msg);
+        else
+            vproblem(v, 1, "%s: no LTX files found (expected %s)", url,
+                     objstore_is_s3(s) ? "<prefix>/<level %04x>/<min>-<max>.ltx" : "<dir>/ltx/<level>/<min>-<max>.ltx");
         json_object_set_new(t, "errors", v->cur_errors);
         json_array_append_new(targets, t);
         v->cur_errors = NULL;
@@ -807,12 +814,7 @@ int cmd_verify(int argc, char **argv) {
     if (v.as_json) {
         json_t *o = json_pack("{s:b, s:i, s:i, s:o}", "ok", rc == 0, "errors", v.errors, "warnings",
                               v.warnings, "targets", targets);
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (s) {
-            puts(s);
-            free(s);
-        }
-        json_decref(o);
+        put_json(o);
     } else {
         json_decref(targets);
         if (rc) fprintf(stderr, "ltxctl verify: FAILED: %d error(s), %d warning(s)\n", v.errors, v.warnings);
@@ -909,10 +911,7 @@ int cmd_restore(int argc, char **argv) {
                                                         (json_int_t)plan[i].size));
                 }
                 json_t *jo = json_pack("{s:o, s:o}", "txid", jhex(reached), "plan", jp);
-                char *txt = json_dumps(jo, JSON_INDENT(2) | JSON_SORT_KEYS);
-                if (txt) puts(txt);
-                free(txt);
-                json_decref(jo);
+                put_json(jo);
             } else {
                 for (size_t i = 0; i < pn; i++) {
                     char one[48], disp[PATH_MAX + 64];
@@ -951,10 +950,7 @@ int cmd_restore(int argc, char **argv) {
                                        "page_size", (int)r.page_size, "commit", (int)r.commit, "files",
                                        (json_int_t)r.files, "bytes_read", (json_int_t)r.bytes_read,
                                        "size", (json_int_t)((uint64_t)r.commit * r.page_size), "seconds", secs);
-                char *txt = json_dumps(jo, JSON_INDENT(2) | JSON_SORT_KEYS);
-                if (txt) puts(txt);
-                free(txt);
-                json_decref(jo);
+                put_json(jo);
             } else if (!quiet) {
                 printf("restored TXID %016" PRIx64 " (%s) to %s: %" PRIu32 " pages of %" PRIu32
                        " bytes from %zu file%s (%.1f KiB read) in %.2f s\n",

@@ -335,40 +335,75 @@ static void usage_snapshot(FILE *f) {
                "  (TXID 1, a snapshot, for an empty replica).\n");
 }
 
-int cmd_snapshot(int argc, char **argv) {
-    const char *pos[2] = {NULL, NULL};
-    int npos = 0, track = 1;
+/* Arguments of snapshot and replicate: DB REPLICA [--no-checksum], plus
+ * --once and --interval D when `watch` (replicate). */
+typedef struct {
+    const char *pos[2];
+    int track, once;
+    int64_t interval;
+} writer_args;
+
+/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad use). */
+static int parse_writer_args(int argc, char **argv, const char *cmd, void (*usage)(FILE *), int watch,
+                             writer_args *a) {
+    int npos = 0;
+    memset(a, 0, sizeof *a);
+    a->track = 1;
+    a->interval = 1000;
     for (int i = 1; i < argc; i++) {
+        const char *v;
         if (!strcmp(argv[i], "--no-checksum")) {
-            track = 0;
+            a->track = 0;
+        } else if (watch && !strcmp(argv[i], "--once")) {
+            a->once = 1;
+        } else if (watch && (v = opt_value(argc, argv, &i, "--interval"))) {
+            if (wr_parse_duration(v, &a->interval) || a->interval <= 0) {
+                fprintf(stderr, "ltxctl %s: bad --interval '%s' (e.g. 500ms, 1s, 2m)\n", cmd, v);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage_snapshot(stdout);
+            usage(stdout);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "ltxctl snapshot: unknown option %s\n", argv[i]);
-            usage_snapshot(stderr);
+            fprintf(stderr, "ltxctl %s: unknown option %s\n", cmd, argv[i]);
+            usage(stderr);
             return 2;
         } else if (npos < 2) {
-            pos[npos++] = argv[i];
+            a->pos[npos++] = argv[i];
         } else {
-            usage_snapshot(stderr);
+            usage(stderr);
             return 2;
         }
     }
     if (npos != 2) {
-        usage_snapshot(stderr);
+        usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+/* Open the database and the replica named by a. Returns -1 on error. */
+static int writer_start(writer *w, const writer_args *a) {
+    memset(w, 0, sizeof *w);
+    w->path = a->pos[0];
+    w->track = a->track;
+    if (db_open(w))
+        return -1;
+    if (!(w->st = wr_store_open(a->pos[1])))
+        return -1;
+    return 0;
+}
+
+int cmd_snapshot(int argc, char **argv) {
+    writer_args a;
+    int pr = parse_writer_args(argc, argv, "snapshot", usage_snapshot, 0, &a);
+    if (pr >= 0)
+        return pr;
     writer w;
-    memset(&w, 0, sizeof w);
-    w.path = pos[0];
-    w.track = track;
     int ret = 1;
-    if (db_open(&w))
+    if (writer_start(&w, &a))
         goto out;
-    if (!(w.st = wr_store_open(pos[1])))
-        goto out;
-    if (resume(&w, track))
+    if (resume(&w, a.track))
         goto out;
     int r = tick(&w, 1, 0);
     if (r == 0)
@@ -386,46 +421,15 @@ static void usage_replicate(FILE *f) {
 }
 
 int cmd_replicate(int argc, char **argv) {
-    const char *pos[2] = {NULL, NULL};
-    int npos = 0, track = 1, once = 0;
-    int64_t interval = 1000;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--no-checksum")) {
-            track = 0;
-        } else if (!strcmp(argv[i], "--once")) {
-            once = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--interval"))) {
-            if (wr_parse_duration(v, &interval) || interval <= 0) {
-                fprintf(stderr, "ltxctl replicate: bad --interval '%s' (e.g. 500ms, 1s, 2m)\n", v);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage_replicate(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "ltxctl replicate: unknown option %s\n", argv[i]);
-            usage_replicate(stderr);
-            return 2;
-        } else if (npos < 2) {
-            pos[npos++] = argv[i];
-        } else {
-            usage_replicate(stderr);
-            return 2;
-        }
-    }
-    if (npos != 2) {
-        usage_replicate(stderr);
-        return 2;
-    }
+    writer_args a;
+    int pr = parse_writer_args(argc, argv, "replicate", usage_replicate, 1, &a);
+    if (pr >= 0)
+        return pr;
+    int once = a.once;
+    int64_t interval = a.interval;
     writer w;
-    memset(&w, 0, sizeof w);
-    w.path = pos[0];
-    w.track = track;
     int ret = 1;
-    if (db_open(&w))
-        goto out;
-    if (!(w.st = wr_store_open(pos[1])))
+    if (writer_start(&w, &a))
         goto out;
     install_signals();
     int need_resume = 1;
