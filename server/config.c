@@ -91,6 +91,9 @@ void config_usage(FILE *o)
           "  --version-window DUR   keep superseded page versions this long (default 60s)\n"
           "  --rescan-interval DUR  look for new databases under --replica roots (default 30s)\n"
           "  --max-historical N     point-in-time indexes kept per database (default 4)\n"
+          "  --max-historical-total N\n"
+          "                         point-in-time indexes kept server-wide; the least\n"
+          "                         recently used of any database goes first (default 16)\n"
           "  --historical-idle DUR  drop an unused point-in-time index after (default 5m)\n"
           "  --max-l0-size SIZE     fetch L0 files whole up to this size (default 64M)\n"
           "  --poll-threads N       poller threads; databases are split between them\n"
@@ -215,7 +218,8 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
         c->listen_port = (int)port;
         return 0;
     }
-    if (!strcmp(name, "threads") || !strcmp(name, "max-historical") || !strcmp(name, "poll-threads")) {
+    if (!strcmp(name, "threads") || !strcmp(name, "max-historical") || !strcmp(name, "poll-threads") ||
+        !strcmp(name, "max-historical-total")) {
         NEED();
         char *end;
         long n = strtol(v, &end, 10);
@@ -227,6 +231,8 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
             c->threads = (int)n;
         else if (!strcmp(name, "poll-threads"))
             c->poll_threads = n > 64 ? 64 : (int)n;
+        else if (!strcmp(name, "max-historical-total"))
+            c->max_historical_total = (int)n;
         else
             c->max_historical = (int)n;
         return 0;
@@ -321,7 +327,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
 }
 
 static const char *env_flags[] = {"replica", "db", "listen", "threads", "max-connections", "cache-size", "poll-interval", "l1-interval",
-                                  "version-window", "rescan-interval", "max-historical", "historical-idle",
+                                  "version-window", "rescan-interval", "max-historical", "max-historical-total", "historical-idle",
                                   "max-l0-size", "poll-threads", "read-token", "admin-token", "s3-endpoint", "s3-region",
                                   "s3-path-style", "log-level", NULL};
 
@@ -340,6 +346,7 @@ int config_load(srv_config *c, int argc, char **argv, FILE *err)
     c->version_window_ms = 60000;
     c->rescan_ms = 30000;
     c->max_historical = 4;
+    c->max_historical_total = 16;
     c->poll_threads = cores > 1 ? (cores < 4 ? (int)cores : 4) : 1;
     c->historical_idle_ms = 300000;
     c->max_l0_bytes = (size_t)64 << 20;

@@ -141,6 +141,15 @@ static void hist_free(hist_ix *h)
     free(h);
 }
 
+/* Free a historical index that was counted in srv.hist_total. */
+static void hist_drop(ltxdb *d, hist_ix *h)
+{
+    if (!h)
+        return;
+    atomic_fetch_sub(&d->srv->hist_total, 1);
+    hist_free(h);
+}
+
 static void live_free(vindex *x)
 {
     if (x) {
@@ -155,7 +164,7 @@ void ltxdb_free(ltxdb *d)
         return;
     live_free(d->live);
     for (size_t i = 0; i < d->nhists; i++)
-        hist_free(d->hists[i]);
+        hist_drop(d, d->hists[i]);
     free(d->hists);
     pthread_rwlock_destroy(&d->lock);
     pthread_mutex_destroy(&d->update);
@@ -580,7 +589,7 @@ static void install_live(ltxdb *d, vindex *x)
     pthread_rwlock_unlock(&d->lock);
     live_free(old);
     for (size_t i = 0; i < nh; i++)
-        hist_free(hs[i]);
+        hist_drop(d, hs[i]);
     free(hs);
 }
 
@@ -946,7 +955,7 @@ static void prune(ltxdb *d, int64_t mono)
     for (size_t i = 0; i < d->nhists; i++) {
         int64_t used = __atomic_load_n(&d->hists[i]->used_ms, __ATOMIC_RELAXED);
         if (mono - used > d->srv->cfg.historical_idle_ms)
-            hist_free(d->hists[i]);
+            hist_drop(d, d->hists[i]);
         else
             d->hists[k++] = d->hists[i];
     }
@@ -988,6 +997,49 @@ static hist_ix *hist_find_locked(ltxdb *d, uint64_t txid)
             return d->hists[i];
         }
     return NULL;
+}
+
+/* Drop the least recently used point-in-time index of any database.
+ * Lock order: dbs_lock, then one database's lock at a time; the caller
+ * holds no database lock. Returns 1 when one was dropped. */
+static int hist_evict_global(srv *s)
+{
+    ltxdb *victim = NULL;
+    uint64_t vtxid = 0;
+    int64_t vused = 0;
+    pthread_rwlock_rdlock(&s->dbs_lock);
+    for (size_t i = 0; i < s->ndbs; i++) {
+        ltxdb *o = s->dbs[i];
+        pthread_rwlock_rdlock(&o->lock);
+        for (size_t k = 0; k < o->nhists; k++) {
+            int64_t u = __atomic_load_n(&o->hists[k]->used_ms, __ATOMIC_RELAXED);
+            if (!victim || u < vused) {
+                victim = o;
+                vtxid = o->hists[k]->txid;
+                vused = u;
+            }
+        }
+        pthread_rwlock_unlock(&o->lock);
+    }
+    pthread_rwlock_unlock(&s->dbs_lock);
+    if (!victim)
+        return 0;
+    hist_ix *h = NULL;
+    pthread_rwlock_wrlock(&victim->lock);
+    for (size_t k = 0; k < victim->nhists; k++)
+        if (victim->hists[k]->txid == vtxid) {
+            h = victim->hists[k];
+            victim->hists[k] = victim->hists[--victim->nhists];
+            break;
+        }
+    pthread_rwlock_unlock(&victim->lock);
+    if (!h)
+        return 1; /* dropped meanwhile by someone else: room was made */
+    char q[20];
+    ltx_format_txid(q, vtxid);
+    logf_(LOG_DEBUG, "historical_evicted", "db=%s txid=%s reason=max_historical_total", victim->name, q);
+    hist_drop(victim, h);
+    return 1;
 }
 
 /* Build (or find) the historical index for txid. 0 ok, else fills err. */
@@ -1038,6 +1090,11 @@ static int hist_get(ltxdb *d, uint64_t txid, db_err *err)
     h->ix = *x;
     free(x);
     h->used_ms = mono_ms();
+    /* server-wide bound: make room (holding no database lock here) */
+    int total_max = d->srv->cfg.max_historical_total > 0 ? d->srv->cfg.max_historical_total : 1;
+    for (int i = 0; i < 64 && atomic_load(&d->srv->hist_total) >= total_max; i++)
+        if (!hist_evict_global(d->srv))
+            break;
     pthread_rwlock_wrlock(&d->lock);
     int max = d->srv->cfg.max_historical > 0 ? d->srv->cfg.max_historical : 1;
     if ((int)d->nhists >= max) {
@@ -1046,13 +1103,14 @@ static int hist_get(ltxdb *d, uint64_t txid, db_err *err)
         for (size_t i = 1; i < d->nhists; i++)
             if (d->hists[i]->used_ms < d->hists[lru]->used_ms)
                 lru = i;
-        hist_free(d->hists[lru]);
+        hist_drop(d, d->hists[lru]);
         d->hists[lru] = d->hists[--d->nhists];
     }
     hist_ix **nh = realloc(d->hists, (d->nhists + 1) * sizeof *nh);
     if (nh) {
         d->hists = nh;
         d->hists[d->nhists++] = h;
+        atomic_fetch_add(&d->srv->hist_total, 1);
     } else {
         hist_free(h);
     }

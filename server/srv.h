@@ -25,6 +25,7 @@ typedef struct {
     int64_t version_window_ms;
     int64_t rescan_ms;
     int max_historical;
+    int max_historical_total; /* point-in-time indexes kept server-wide */
     int poll_threads;         /* poller threads (databases are split between them) */
     int64_t historical_idle_ms;
     size_t max_l0_bytes;      /* L0 files larger than this are indexed, not fetched */
@@ -75,6 +76,7 @@ typedef struct srv {
     struct srv_dblist *retired;
 
     atomic_int stopping;
+    atomic_int hist_total;    /* point-in-time indexes held, all databases */
     atomic_uint_fast64_t next_uid;
     int64_t started_ms;
 
