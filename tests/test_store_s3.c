@@ -178,10 +178,30 @@ static void test_list_levels(void **state) {
         free(fi);
     }
     assert_int_equal(total, json_array_size(json_object_get(chain, "files")));
+    /* every level in one ListObjectsV2 (fewer than 1000 keys), foreign keys
+     * (level folder 000a, nested folders, bad names) left out */
     ltx_fileinfo *all;
     size_t na;
+    objstore_stats la0, la1;
+    objstore_get_stats(s, &la0);
     assert_int_equal(objstore_list_all(s, "app.db", &all, &na, &e), OBJ_OK);
+    objstore_get_stats(s, &la1);
+    assert_int_equal(la1.lists - la0.lists, 1);
     assert_int_equal(na, total);
+    for (size_t k = 0; k < na; k++) {
+        if (k) assert_true(all[k - 1].level < all[k].level ||
+                           (all[k - 1].level == all[k].level && all[k - 1].min_txid < all[k].min_txid));
+        int found = 0;
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(chain, "files"), i, f) {
+            ltx_fileinfo x = info_of(f);
+            if (x.level == all[k].level && x.min_txid == all[k].min_txid && x.max_txid == all[k].max_txid &&
+                x.size == all[k].size)
+                found = 1;
+        }
+        assert_true(found);
+    }
     free(all);
     /* min_from: one request */
     objstore_stats before, after;
@@ -240,6 +260,13 @@ static void test_paging(void **state) {
     assert_int_equal(st0.lists - st1.lists, 1);
     assert_int_equal(n, 10);
     assert_int_equal(fi[0].min_txid, from);
+    free(fi);
+    /* all levels: one request per 1000 keys too */
+    assert_int_equal(objstore_list_all(s, "big.db", &fi, &n, &e), OBJ_OK);
+    objstore_get_stats(s, &st1);
+    assert_int_equal(st1.lists - st0.lists, (uint64_t)((big_count + 999) / 1000));
+    assert_int_equal(n, (size_t)big_count);
+    for (size_t k = 0; k < n; k++) assert_int_equal(fi[k].min_txid, k + 1);
     free(fi);
     objstore_close(s);
 }

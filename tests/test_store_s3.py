@@ -138,7 +138,10 @@ def upload_fixture(moto):
     for k in ("replicas/app.db/0000/readme.txt", "replicas/app.db/0000/0000000000000001-0000000000000001.ltx.tmp",
               "replicas/app.db/0000/00000000000000AA-00000000000000AA.ltx", "replicas/app.db/lock.json",
               "replicas/notadb/readme.txt", "replicas/notadb/xyz/0000/0000000000000001-0000000000000001.ltx",
-              "replicas/.hidden.db/0000/0000000000000001-0000000000000001.ltx", "replicas/loose.txt"):
+              "replicas/.hidden.db/0000/0000000000000001-0000000000000001.ltx", "replicas/loose.txt",
+              "replicas/app.db/000a/0000000000000001-0000000000000001.ltx",
+              "replicas/app.db/0000/sub/0000000000000002-0000000000000002.ltx",
+              "replicas/app.db/00001/0000000000000001-0000000000000001.ltx"):
         c.put_object(Bucket=BUCKET, Key=k, Body=b"x")
 
     def put(i):

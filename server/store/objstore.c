@@ -212,6 +212,12 @@ obj_status objstore_list_all(objstore *s, const char *db, ltx_fileinfo **out, si
     if (!out || !n) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing output argument");
     *out = NULL;
     *n = 0;
+    if (!s) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing store");
+    if (obj_db_name_valid(db, 1) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "invalid database name");
+    if (s->is_s3) {
+        return s3_list_all(s, db, out, n, e);
+    }
     ltx_fileinfo *all = NULL;
     size_t total = 0;
     for (int level = 0; level <= LTX_MAX_LEVEL; level++) {

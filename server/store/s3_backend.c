@@ -891,12 +891,27 @@ typedef struct {
     size_t n, cap;
 } level_ctx;
 
+/* level_ctx.level < 0: listing every level under the database prefix lp;
+ * a key counts when it is lp + "000N/" (N 0..9, as level_prefix writes it)
+ * + a strict LTX name. */
 static int level_key(void *u, const char *key, uint64_t size, int64_t mt) {
     level_ctx *x = u;
     size_t kl = strlen(key);
     if (kl < x->lplen || memcmp(key, x->lp, x->lplen) != 0) return 0;
+    const char *name = key + x->lplen;
+    int level = x->level;
+    if (level < 0) {
+        char want[8];
+        if (kl - x->lplen < 5) return 0;
+        for (level = 0; level <= LTX_MAX_LEVEL; level++) {
+            snprintf(want, sizeof want, "%04x/", level);
+            if (!memcmp(name, want, 5)) break;
+        }
+        if (level > LTX_MAX_LEVEL) return 0; /* not a level folder */
+        name += 5;
+    }
     uint64_t mn, mx;
-    if (obj_parse_ltx_name(key + x->lplen, kl - x->lplen, &mn, &mx) != 0) return 0; /* foreign */
+    if (obj_parse_ltx_name(name, kl - (size_t)(name - key), &mn, &mx) != 0) return 0; /* foreign */
     if (mn < x->min_from) return 0;
     if (x->n == OBJ_MAX_LIST_ENTRIES) {
         x->st = obj_fail(x->s, x->e, OBJ_ERR_TOO_LARGE, 0, "more than %u files under %.180s",
@@ -913,7 +928,7 @@ static int level_key(void *u, const char *key, uint64_t size, int64_t mt) {
         x->v = g;
         x->cap = nc;
     }
-    x->v[x->n++] = (ltx_fileinfo){.level = x->level, .min_txid = mn, .max_txid = mx, .size = size,
+    x->v[x->n++] = (ltx_fileinfo){.level = level, .min_txid = mn, .max_txid = mx, .size = size,
                                   .created_ms = mt};
     return 0;
 }
@@ -930,6 +945,24 @@ obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_fr
     level_ctx x = {.s = s, .e = e, .st = OBJ_OK, .lp = lp, .lplen = strlen(lp), .level = level,
                    .min_from = min_from};
     obj_status st = s3_list(s, lp, start_after, 0, NULL, level_key, NULL, &x, &x.st, e);
+    if (st != OBJ_OK) {
+        free(x.v);
+        return st;
+    }
+    obj_sort_files(x.v, x.n);
+    *out = x.v;
+    *n = x.n;
+    return OBJ_OK;
+}
+
+/* Every level in one paged ListObjectsV2 over "<prefix>/<db>/" without a
+ * delimiter: one request per 1000 keys instead of one per level. */
+obj_status s3_list_all(objstore *s, const char *db, ltx_fileinfo **out, size_t *n, obj_error *e) {
+    char dp[1024], lp[1100];
+    if (db_path(s->s3, db, dp, sizeof dp) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "database name too long");
+    snprintf(lp, sizeof lp, "%s/", dp);
+    level_ctx x = {.s = s, .e = e, .st = OBJ_OK, .lp = lp, .lplen = strlen(lp), .level = -1};
+    obj_status st = s3_list(s, lp, NULL, 0, NULL, level_key, NULL, &x, &x.st, e);
     if (st != OBJ_OK) {
         free(x.v);
         return st;

@@ -65,6 +65,7 @@ void s3_close(objstore *s);
 obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e);
 obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from,
                          ltx_fileinfo **out, size_t *n, obj_error *e);
+obj_status s3_list_all(objstore *s, const char *db, ltx_fileinfo **out, size_t *n, obj_error *e);
 obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
                          size_t len, uint8_t *buf, obj_error *e);
 obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
