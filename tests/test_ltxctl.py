@@ -284,8 +284,16 @@ def corrupt_cases(tmp):
     C.ok(rc == 1 and "no LTX files" in so, f"verify empty replica ({so.strip()})")
     rc, so, se = run("restore", empty, os.path.join(tmp, "e.db"))
     C.ok(rc == 1 and "no ltx files" in se, f"restore empty replica ({se.strip()})")
+    C.ok("does not exist" not in se, f"restore empty replica does not claim a missing folder ({se.strip()})")
     rc, so, se = run("verify", os.path.join(tmp, "does-not-exist"))
     C.eq(rc, 1, "verify missing path: exit 1")
+    # a typo in a replica path says the folder does not exist (it still lists as empty)
+    missing = os.path.join(tmp, "no-such-replica")
+    rc, so, se = run("restore", missing, os.path.join(tmp, "e2.db"))
+    C.ok(rc == 1 and "no ltx files" in se and f"replica folder {missing} does not exist" in se,
+         f"restore from a missing folder names it ({se.strip()})")
+    rc, so, se = run("verify", "file://" + missing)
+    C.ok(rc == 1 and f"replica folder {missing} does not exist" in so, f"verify of a missing folder names it ({so.strip()})")
 
 
 def inspect_vectors():
@@ -411,6 +419,7 @@ def multi_db(tmp):
         C.eq(harness.sha256_file(out), b["states"][-1]["sha256"], "restore --db kv.db sha256")
     rc, so, se = run("restore", root, out + "2", "--db", "nope.db")
     C.ok(rc == 1 and "no ltx files" in se, f"restore --db of a missing database ({se.strip()})")
+    C.ok("database folder" in se and "nope.db does not exist" in se, f"restore --db names the missing folder ({se.strip()})")
     # damage one database: verify names it and still checks the other
     os.unlink(os.path.join(root, "kv.db", "ltx", "0", "0000000000000002-0000000000000002.ltx"))
     rc, so, se = run("verify", root)

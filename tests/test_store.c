@@ -418,6 +418,38 @@ static void test_truncated_file(void **state) {
     rm_rf(p);
 }
 
+/* A missing folder lists as empty; objstore_check_folder says which one. */
+static void test_check_folder(void **state) {
+    (void)state;
+    objstore *s = open_root();
+    obj_error e;
+    assert_int_equal(objstore_check_folder(s, "app.db", &e), OBJ_OK);
+    assert_int_equal(objstore_check_folder(s, "nope.db", &e), OBJ_NOT_FOUND);
+    assert_non_null(strstr(e.msg, "database folder"));
+    assert_non_null(strstr(e.msg, "/nope.db does not exist"));
+    assert_int_equal(objstore_check_folder(s, "other", &e), OBJ_NOT_FOUND); /* no ltx/ inside */
+    assert_non_null(strstr(e.msg, "/other/ltx does not exist"));
+    assert_int_equal(objstore_check_folder(s, "ltxfile", &e), OBJ_ERR_INVALID); /* ltx is a file */
+    assert_non_null(strstr(e.msg, "is not a folder"));
+    assert_int_equal(objstore_check_folder(s, "../x", &e), OBJ_ERR_INVALID);
+    /* the root holds databases, not ltx/ itself */
+    assert_int_equal(objstore_check_folder(s, "", &e), OBJ_NOT_FOUND);
+    objstore_close(s);
+    char url[PATH_MAX + 32];
+    snprintf(url, sizeof url, "file://%s/no-such-dir", tmproot);
+    s = objstore_open(url, NULL, &e); /* opening still works: a writer may create it later */
+    assert_non_null(s);
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_all(s, "", &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 0);
+    free(fi);
+    assert_int_equal(objstore_check_folder(s, "", &e), OBJ_NOT_FOUND);
+    assert_non_null(strstr(e.msg, "replica folder"));
+    assert_non_null(strstr(e.msg, "/no-such-dir does not exist"));
+    objstore_close(s);
+}
+
 static void test_write_delete(void **state) {
     (void)state;
     objstore *s = open_root();
@@ -594,7 +626,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_urls),      cmocka_unit_test(test_list_levels),
         cmocka_unit_test(test_reads),          cmocka_unit_test(test_truncated_file),
-        cmocka_unit_test(test_write_delete),   cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_write_delete),   cmocka_unit_test(test_check_folder),   cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_stats),          cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

@@ -91,7 +91,12 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
     ltx_err rc = ltx_restore_plan(files, n, o->target_txid, o->target_time_ms, plan, plan_n,
                                   &reached, &le);
     if (rc != LTX_OK) {
-        seterr(err, errlen, "%s%s%s: %s", objstore_url(s), db && db[0] ? "/" : "", db ? db : "", le.msg);
+        obj_error fe;
+        if (n == 0 && objstore_check_folder(s, db ? db : "", &fe) != OBJ_OK) /* say why it is empty */
+            seterr(err, errlen, "%s%s%s: %s (%s)", objstore_url(s), db && db[0] ? "/" : "", db ? db : "", le.msg,
+                   fe.msg);
+        else
+            seterr(err, errlen, "%s%s%s: %s", objstore_url(s), db && db[0] ? "/" : "", db ? db : "", le.msg);
         free(files);
         return -1;
     }

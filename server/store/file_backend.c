@@ -488,3 +488,31 @@ obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *
     *ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
     return OBJ_OK;
 }
+
+obj_status file_check_folder(objstore *s, const char *db, obj_error *e) {
+    char p[PATH_MAX];
+    struct stat sb;
+    const char *what[3] = {"replica folder", "database folder", "ltx folder"};
+    for (int step = 0; step < 3; step++) {
+        int k;
+        if (step == 0) {
+            k = snprintf(p, sizeof p, "%s", s->root[0] ? s->root : "/");
+        } else if (step == 1) {
+            if (!db[0]) continue;
+            k = snprintf(p, sizeof p, "%s/%s", s->root, db);
+        } else {
+            k = db_path(s, p, sizeof p, db, -1, NULL) == 0 ? 0 : -1;
+        }
+        if (k < 0 || (size_t)k >= sizeof p)
+            return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
+        if (stat(p, &sb) != 0) {
+            int err = errno;
+            if (err == ENOENT || err == ENOTDIR)
+                return obj_fail(s, e, OBJ_NOT_FOUND, 0, "%s %.200s does not exist", what[step], p);
+            return obj_fail(s, e, errno_status(err), 0, "%.200s: %s", p, strerror(err));
+        }
+        if (!S_ISDIR(sb.st_mode))
+            return obj_fail(s, e, OBJ_ERR_INVALID, 0, "%s %.200s is not a folder", what[step], p);
+    }
+    return OBJ_OK;
+}

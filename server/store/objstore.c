@@ -315,3 +315,10 @@ obj_status objstore_file_timestamp(objstore *s, const char *db, const ltx_filein
     if (!ms) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing output argument");
     return s->is_s3 ? s3_file_timestamp(s, db, f, ms, e) : file_file_timestamp(s, db, f, ms, e);
 }
+
+obj_status objstore_check_folder(objstore *s, const char *db, obj_error *e) {
+    obj_ok(e);
+    if (!s) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing store");
+    if (obj_db_name_valid(db, 1) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "invalid database name");
+    return s->is_s3 ? OBJ_OK : file_check_folder(s, db, e);
+}

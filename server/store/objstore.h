@@ -117,6 +117,14 @@ obj_status objstore_delete_file(objstore *s, const char *db, const ltx_fileinfo 
 obj_status objstore_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms,
                                    obj_error *e);
 
+/* Why a listing of db can come back empty, for error messages: a missing
+ * folder lists as empty (a writer may create it later), so a typo in a
+ * file path would otherwise read as "no ltx files". File store:
+ * OBJ_NOT_FOUND with a message naming the first folder of root, root/db,
+ * root/db/ltx that does not exist; OBJ_OK when all exist. S3 has no folders:
+ * always OBJ_OK, no request. */
+obj_status objstore_check_folder(objstore *s, const char *db, obj_error *e);
+
 #ifdef __cplusplus
 }
 #endif

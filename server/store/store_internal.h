@@ -58,6 +58,7 @@ obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_
                            int64_t timestamp_ms, obj_error *e);
 obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
 obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e);
+obj_status file_check_folder(objstore *s, const char *db, obj_error *e);
 
 /* S3 backend */
 obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_error *e);
