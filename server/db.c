@@ -63,7 +63,6 @@ struct ltxdb {
     int64_t last_poll_ok_ms;   /* wall clock */
     int64_t next_poll;         /* mono */
     int64_t next_levels;       /* mono */
-    unsigned level_checks;     /* check_levels calls (every LEVELS_FULL_EVERY-th lists all) */
     int64_t next_bridge;       /* mono: while stalled, retry bridging this often */
     struct {
         uint64_t files, max_txid;
@@ -232,13 +231,10 @@ static void set_state(ltxdb *d, int st, const char *reason)
     }
 }
 
-/* Level stats from a listing of the levels in `mask` (bit l = level l). */
-static void update_levels_mask(ltxdb *d, const ltx_fileinfo *f, size_t n, unsigned mask)
+static void update_levels(ltxdb *d, const ltx_fileinfo *f, size_t n)
 {
     pthread_rwlock_wrlock(&d->lock);
-    for (int l = 0; l < NLEVELS; l++)
-        if (mask & (1u << l))
-            d->levels[l].files = d->levels[l].max_txid = 0;
+    memset(d->levels, 0, sizeof d->levels);
     for (size_t i = 0; i < n; i++) {
         if (f[i].level < 0 || f[i].level >= NLEVELS)
             continue;
@@ -247,46 +243,6 @@ static void update_levels_mask(ltxdb *d, const ltx_fileinfo *f, size_t n, unsign
             d->levels[f[i].level].max_txid = f[i].max_txid;
     }
     pthread_rwlock_unlock(&d->lock);
-}
-
-static void update_levels(ltxdb *d, const ltx_fileinfo *f, size_t n)
-{
-    update_levels_mask(d, f, n, (1u << NLEVELS) - 1);
-}
-
-/* The levels in `mask`, concatenated (each level sorted). */
-static obj_status list_levels(ltxdb *d, unsigned mask, ltx_fileinfo **out, size_t *n, obj_error *e)
-{
-    *out = NULL;
-    *n = 0;
-    for (int l = 0; l < NLEVELS; l++) {
-        if (!(mask & (1u << l)))
-            continue;
-        ltx_fileinfo *part = NULL;
-        size_t pn = 0;
-        obj_status st = objstore_list_level(d->store, d->prefix, l, 0, &part, &pn, e);
-        if (st != OBJ_OK) {
-            free(*out);
-            *out = NULL;
-            *n = 0;
-            return st;
-        }
-        if (pn) {
-            ltx_fileinfo *g = realloc(*out, (*n + pn) * sizeof *g);
-            if (!g) {
-                free(part);
-                free(*out);
-                *out = NULL;
-                *n = 0;
-                return OBJ_ERR_NOMEM;
-            }
-            memcpy(g + *n, part, pn * sizeof *part);
-            *out = g;
-            *n += pn;
-        }
-        free(part);
-    }
-    return OBJ_OK;
 }
 
 /* ---- indexing one file from its tail --------------------------------- */
@@ -882,42 +838,15 @@ static void poll_live(ltxdb *d)
 
 /* Every l1 interval: refresh level stats, catch up from L1+ when L0 has
  * nothing (e.g. all L0 retained away), notice a replica that went back. */
-/* Object-store economy: a steady database needs no listing of every
- * level each l1 interval. The short check lists L0 and L1 (compactions of
- * L0 land in L1 first, so between them they hold the newest TXID); all
- * levels are listed every LEVELS_FULL_EVERY-th check (level stats, levels
- * a custom Litestream config adds) and whenever the short listing does not
- * end exactly at the current TXID (catch-up, a replica that went back), so
- * those decisions always see every level. */
-#define LEVELS_FULL_EVERY 6
-#define LEVELS_SHORT_MASK ((1u << 0) | (1u << 1))
-
 static void check_levels(ltxdb *d)
 {
     ltx_fileinfo *files = NULL;
     size_t nf = 0;
     obj_error oe = {0};
-    uint64_t pos = atomic_load(&d->cur_txid), maxall = 0;
-    int full = d->level_checks++ % LEVELS_FULL_EVERY == 0;
-    if (!full) {
-        if (list_levels(d, LEVELS_SHORT_MASK, &files, &nf, &oe) != OBJ_OK)
-            return;
-        for (size_t i = 0; i < nf; i++)
-            if (files[i].max_txid > maxall)
-                maxall = files[i].max_txid;
-        if (maxall == pos) {
-            update_levels_mask(d, files, nf, LEVELS_SHORT_MASK);
-            free(files);
-            return;
-        }
-        free(files);
-        files = NULL;
-        nf = 0;
-        maxall = 0;
-    }
     if (objstore_list_all(d->store, d->prefix, &files, &nf, &oe) != OBJ_OK)
         return;
     update_levels(d, files, nf);
+    uint64_t pos = atomic_load(&d->cur_txid), maxall = 0;
     for (size_t i = 0; i < nf; i++)
         if (files[i].max_txid > maxall)
             maxall = files[i].max_txid;
