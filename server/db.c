@@ -68,8 +68,13 @@ struct ltxdb {
         uint64_t files, max_txid;
     } levels[NLEVELS];
 
-    /* S3: header timestamps of files (CreatedAt for time targets) */
+    /* ?time= resolution (under ts_mu): the last listing of every level,
+     * reused for an l1 interval for targets before it was taken, and on S3
+     * the header timestamps of the files in it (CreatedAt), sorted */
     pthread_mutex_t ts_mu;
+    ltx_fileinfo *tfiles;
+    size_t ntfiles;
+    int64_t tfiles_mono, tfiles_wall;
     struct tsent {
         uint64_t min, max;
         int level;
@@ -170,6 +175,7 @@ void ltxdb_free(ltxdb *d)
     pthread_mutex_destroy(&d->hist_mu);
     pthread_mutex_destroy(&d->ts_mu);
     free(d->tscache);
+    free(d->tfiles);
     free(d->name);
     free(d->prefix);
     free(d->url);
@@ -1103,59 +1109,86 @@ int ltxdb_resolve(ltxdb *d, uint64_t txid, db_snap *out, db_err *err)
 
 /* On S3 the listing's LastModified is the upload time; Litestream's
  * CreatedAt is the litestream-timestamp metadata, which holds the header
- * timestamp. Use header timestamps (cached per file). */
-#define TSCACHE_MAX 100000
+ * timestamp. Use header timestamps, cached per file. Caller holds ts_mu.
+ * The cache is rebuilt from each listing (sorted, only files still
+ * listed), so it neither fills up with deleted files nor needs a linear
+ * scan per file. */
+static int ts_cmp(const void *a, const void *b)
+{
+    const struct tsent *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    if (x->min != y->min)
+        return x->min < y->min ? -1 : 1;
+    return x->max < y->max ? -1 : x->max > y->max;
+}
+
 static void s3_created_from_headers(ltxdb *d, ltx_fileinfo *files, size_t nf)
 {
+    struct tsent *nc = nf ? malloc(nf * sizeof *nc) : NULL;
+    size_t nn = 0;
     for (size_t i = 0; i < nf; i++) {
         ltx_fileinfo *f = &files[i];
-        int found = 0;
-        pthread_mutex_lock(&d->ts_mu);
-        for (size_t k = 0; k < d->ntscache; k++)
-            if (d->tscache[k].min == f->min_txid && d->tscache[k].max == f->max_txid &&
-                d->tscache[k].level == f->level) {
-                f->created_ms = d->tscache[k].ts;
-                found = 1;
-                break;
-            }
-        pthread_mutex_unlock(&d->ts_mu);
-        if (found)
-            continue;
-        uint8_t hb[LTX_HEADER_SIZE];
-        obj_error oe = {0};
-        ltx_header h;
-        if (objstore_read_range(d->store, d->prefix, f, 0, sizeof hb, hb, &oe) != OBJ_OK ||
-            ltx_header_decode(hb, sizeof hb, &h, NULL) != LTX_OK)
-            continue;
-        f->created_ms = h.timestamp_ms;
-        pthread_mutex_lock(&d->ts_mu);
-        if (d->ntscache < TSCACHE_MAX) {
-            struct tsent *n = realloc(d->tscache, (d->ntscache + 1) * sizeof *n);
-            if (n) {
-                d->tscache = n;
-                d->tscache[d->ntscache++] = (struct tsent){f->min_txid, f->max_txid, f->level, h.timestamp_ms};
-            }
+        struct tsent key = {f->min_txid, f->max_txid, f->level, 0};
+        const struct tsent *hit =
+            d->ntscache ? bsearch(&key, d->tscache, d->ntscache, sizeof key, ts_cmp) : NULL;
+        if (hit) {
+            key.ts = hit->ts;
+        } else {
+            uint8_t hb[LTX_HEADER_SIZE];
+            obj_error oe = {0};
+            ltx_header h;
+            if (objstore_read_range(d->store, d->prefix, f, 0, sizeof hb, hb, &oe) != OBJ_OK ||
+                ltx_header_decode(hb, sizeof hb, &h, NULL) != LTX_OK)
+                continue;
+            key.ts = h.timestamp_ms;
         }
-        pthread_mutex_unlock(&d->ts_mu);
+        f->created_ms = key.ts;
+        if (nc)
+            nc[nn++] = key;
+    }
+    if (nc || nf == 0) {
+        if (nn > 1)
+            qsort(nc, nn, sizeof *nc, ts_cmp);
+        free(d->tscache);
+        d->tscache = nc;
+        d->ntscache = nn;
     }
 }
 
 int ltxdb_resolve_time(ltxdb *d, int64_t time_ms, db_snap *out, db_err *err)
 {
-    ltx_fileinfo *files = NULL, *plan = NULL;
-    size_t nf = 0, pn = 0;
-    obj_error oe = {0};
-    obj_status st = objstore_list_all(d->store, d->prefix, &files, &nf, &oe);
-    if (st != OBJ_OK) {
-        set_err(err, 502, LTXW_E_UPSTREAM, "list: %s", oe.msg[0] ? oe.msg : obj_status_str(st));
-        return -1;
+    ltx_fileinfo *plan = NULL;
+    size_t pn = 0;
+    pthread_mutex_lock(&d->ts_mu);
+    /* A listing taken after the target time gives the same answer as a new
+     * one (files created later have later timestamps; compactions cover
+     * TXIDs that are already listed), so reuse it for an l1 interval. */
+    int fresh = d->tfiles_mono && mono_ms() - d->tfiles_mono < d->srv->cfg.l1_interval_ms &&
+                time_ms + 1000 < d->tfiles_wall;
+    if (!fresh) {
+        ltx_fileinfo *files = NULL;
+        size_t nf = 0;
+        obj_error oe = {0};
+        int64_t wall = now_ms(), mono = mono_ms();
+        obj_status st = objstore_list_all(d->store, d->prefix, &files, &nf, &oe);
+        if (st != OBJ_OK) {
+            pthread_mutex_unlock(&d->ts_mu);
+            set_err(err, 502, LTXW_E_UPSTREAM, "list: %s", oe.msg[0] ? oe.msg : obj_status_str(st));
+            return -1;
+        }
+        if (objstore_is_s3(d->store))
+            s3_created_from_headers(d, files, nf);
+        free(d->tfiles);
+        d->tfiles = files;
+        d->ntfiles = nf;
+        d->tfiles_mono = mono;
+        d->tfiles_wall = wall;
     }
-    if (objstore_is_s3(d->store))
-        s3_created_from_headers(d, files, nf);
     uint64_t restored = 0;
-    ltx_err r = nf ? ltx_restore_plan(files, nf, 0, time_ms, &plan, &pn, &restored, NULL)
-                   : LTX_ERR_TX_NOT_AVAILABLE;
-    free(files);
+    ltx_err r = d->ntfiles ? ltx_restore_plan(d->tfiles, d->ntfiles, 0, time_ms, &plan, &pn, &restored, NULL)
+                           : LTX_ERR_TX_NOT_AVAILABLE;
+    pthread_mutex_unlock(&d->ts_mu);
     free(plan);
     if (r != LTX_OK) {
         char ts[40];

@@ -1,0 +1,109 @@
+"""A small S3-compatible fake for ltxpaged tests (ListObjectsV2, ranged GET,
+HEAD) serving a local folder as bucket "bkt". It counts requests and can
+make an object vanish at its next GET (retention between LIST and GET)."""
+import http.server
+import os
+import sys
+import threading
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import harness as H  # noqa: E402
+
+BUCKET = "bkt"
+
+
+class FakeS3(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root):
+        self.root = root
+        self.vanish = set()      # keys deleted (404) at their next GET
+        self.vanished = []
+        self.gets = []
+        self.lists = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", H.free_port()), S3Handler)
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+class S3Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, code, body=b"", headers=None):
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def not_found(self):
+        self.reply(404, b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>",
+                   {"Content-Type": "application/xml"})
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        u = urllib.parse.urlsplit(self.path)
+        parts = u.path.lstrip("/").split("/", 1)
+        q = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
+        srv = self.server
+        if parts[0] != BUCKET:
+            return self.reply(404, b"<Error><Code>NoSuchBucket</Code></Error>")
+        if len(parts) == 1 or parts[1] == "":
+            return self.list(q)
+        key = urllib.parse.unquote(parts[1])
+        path = os.path.join(srv.root, key)
+        with srv.lock:
+            if self.command == "GET":
+                srv.gets.append(key)
+            if self.command == "GET" and key in srv.vanish:
+                srv.vanish.discard(key)
+                srv.vanished.append(key)
+                if os.path.exists(path):
+                    os.unlink(path)
+        if not os.path.isfile(path):
+            return self.not_found()
+        with open(path, "rb") as f:
+            data = f.read()
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes="):
+            a, b = rng[6:].split("-", 1)
+            if a == "":
+                start, end = max(0, len(data) - int(b)), len(data) - 1
+            else:
+                start = int(a)
+                end = min(int(b), len(data) - 1) if b else len(data) - 1
+            return self.reply(206, data[start:end + 1],
+                              {"Content-Range": f"bytes {start}-{end}/{len(data)}",
+                               "Content-Type": "application/octet-stream"})
+        return self.reply(200, data, {"Content-Type": "application/octet-stream"})
+
+    def list(self, q):
+        prefix = q.get("prefix", "")
+        with self.server.lock:
+            self.server.lists.append(prefix)
+        after = q.get("start-after", "")
+        keys = []
+        for dp, _, fns in os.walk(self.server.root):
+            for fn in fns:
+                k = os.path.relpath(os.path.join(dp, fn), self.server.root).replace(os.sep, "/")
+                if k.startswith(prefix) and k > after:
+                    keys.append((k, os.path.getsize(os.path.join(dp, fn))))
+        keys.sort()
+        body = ['<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>',
+                f"<Name>{BUCKET}</Name><Prefix>{prefix}</Prefix><KeyCount>{len(keys)}</KeyCount>",
+                "<IsTruncated>false</IsTruncated>"]
+        for k, size in keys:
+            body.append(f"<Contents><Key>{k}</Key><LastModified>2025-01-01T00:00:00.000Z</LastModified>"
+                        f"<Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>")
+        body.append("</ListBucketResult>")
+        self.reply(200, "".join(body).encode(), {"Content-Type": "application/xml"})
