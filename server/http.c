@@ -405,6 +405,19 @@ static enum MHD_Result route_page(http *h, req *r, struct MHD_Connection *c, ltx
     return queue(h, r, c, 200, resp);
 }
 
+typedef struct {
+    size_t n;
+    pc_entry *ents[];
+} batch_body;
+
+static void batch_free(void *cls)
+{
+    batch_body *b = cls;
+    for (size_t i = 0; i < b->n; i++)
+        pcache_release(b->ents[i]);
+    free(b);
+}
+
 static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, ltxdb *d)
 {
     const char *ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, LTXW_Q_PAGES);
@@ -448,30 +461,33 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
         free(pages);
         return send_304(h, r, c, &s, pinned, etag);
     }
-    size_t total = n * (size_t)s.page_size;
-    uint8_t *buf = malloc(total ? total : 1);
-    if (!buf) {
+    /* The answer points at the cache entries (held until it is sent; zeros
+     * for pages that read as zeros): no copy of the pages, no buffer of
+     * n pages per request. */
+    batch_body *bb = malloc(sizeof *bb + n * sizeof bb->ents[0]);
+    struct MHD_IoVec *iov = malloc(n * sizeof *iov);
+    if (!bb || !iov) {
+        free(bb);
+        free(iov);
         free(pages);
         return send_error(h, r, c, 500, LTXW_E_INTERNAL, "out of memory");
     }
-    pc_entry **ents = calloc(n, sizeof *ents);
-    if (!ents || ltxdb_pages(d, &s, pages, n, ents, &e)) {
-        free(ents);
-        free(buf);
+    bb->n = n;
+    if (ltxdb_pages(d, &s, pages, n, bb->ents, &e)) {
+        free(bb);
+        free(iov);
         free(pages);
-        if (!ents)
-            return send_error(h, r, c, 500, LTXW_E_INTERNAL, "out of memory");
         return send_dberr(h, r, c, &e);
     }
-    for (size_t i = 0; i < n; i++) {
-        memcpy(buf + i * s.page_size, ents[i] ? pcache_data(ents[i]) : zeros, s.page_size);
-        pcache_release(ents[i]);
-    }
-    free(ents);
     free(pages);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(total, buf, MHD_RESPMEM_MUST_FREE);
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = bb->ents[i] ? (const void *)pcache_data(bb->ents[i]) : (const void *)zeros;
+        iov[i].iov_len = s.page_size;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_iovec(iov, (unsigned)n, batch_free, bb);
+    free(iov); /* libmicrohttpd keeps its own copy */
     if (!resp) {
-        free(buf);
+        batch_free(bb);
         return MHD_NO;
     }
     ltxdb_count_served(d, n);
