@@ -379,7 +379,10 @@ static void test_reads(void **state) {
     assert_non_null(strstr(e.msg, "0000000000000077-0000000000000077.ltx"));
     assert_int_equal(objstore_read_tail(s, "app.db", &miss, 10, b, &got, &e), OBJ_NOT_FOUND);
     assert_int_equal(objstore_read_file(s, "app.db", &miss, 100, &buf, &len, &e), OBJ_NOT_FOUND);
-    assert_int_equal(objstore_delete_file(s, "app.db", &miss, &e), OBJ_NOT_FOUND);
+    /* delete is idempotent on both backends: a missing file is OK */
+    assert_int_equal(objstore_delete_file(s, "app.db", &miss, &e), OBJ_OK);
+    assert_int_equal(objstore_delete_file(s, "nope.db", &miss, &e), OBJ_OK);
+    assert_int_equal(objstore_delete_file(s, "ltxfile", &miss, &e), OBJ_OK); /* ltx is a file: nothing there */
     assert_int_equal(objstore_read_range(s, "nope.db", &miss, 0, 10, b, &e), OBJ_NOT_FOUND);
     /* bad file references */
     ltx_fileinfo bad = {.level = 0, .min_txid = 5, .max_txid = 4};
@@ -497,7 +500,10 @@ static void test_write_delete(void **state) {
     assert_memory_equal(buf, data, 100);
     free(buf);
     assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_OK);
-    assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_NOT_FOUND);
+    snprintf(p, sizeof p, "%s/new.db/ltx/3/%016llx-%016llx.ltx", tmproot, (unsigned long long)fi[0].min_txid,
+             (unsigned long long)fi[0].max_txid);
+    assert_int_not_equal(stat(p, &sb), 0); /* gone */
+    assert_int_equal(objstore_delete_file(s, "new.db", &fi[0], &e), OBJ_OK); /* again: still OK */
     assert_int_equal(objstore_file_timestamp(s, "new.db", &fi[0], &got_ts, &e), OBJ_NOT_FOUND);
     assert_int_equal(objstore_file_timestamp(s, "..", &fi[0], &got_ts, &e), OBJ_ERR_INVALID);
     free(fi);
@@ -560,7 +566,7 @@ static void test_stats(void **state) {
     assert_int_equal(objstore_read_range(s, "app.db", &fi[0], 0, 100, hdr, &e), OBJ_OK);
     assert_int_equal(objstore_write_file(s, "stats.db", 0, 1, 1, hdr, 100, 0, &e), OBJ_OK);
     assert_int_equal(objstore_delete_file(s, "stats.db", &fi[0], &e), OBJ_OK);
-    assert_int_equal(objstore_delete_file(s, "stats.db", &fi[0], &e), OBJ_NOT_FOUND);
+    assert_int_equal(objstore_delete_file(s, "stats.db", &fi[0], &e), OBJ_OK); /* already gone */
     uint8_t big[200];
     assert_int_equal(objstore_read_range(s, "app.db", &fi[0], fi[0].size - 1, 2, big, &e), OBJ_ERR_INVALID);
     free(fi);

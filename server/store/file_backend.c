@@ -470,6 +470,7 @@ obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, 
         return obj_fail(s, e, OBJ_ERR_INVALID, 0, "path too long for database %.100s", db);
     if (unlink(path) != 0) {
         int err = errno;
+        if (err == ENOENT || err == ENOTDIR) return OBJ_OK; /* already gone: as S3's DELETE */
         return obj_fail(s, e, errno_status(err), 0, "delete %.200s: %s", path, strerror(err));
     }
     return OBJ_OK;

@@ -108,6 +108,9 @@ obj_status objstore_read_file(objstore *s, const char *db, const ltx_fileinfo *f
 obj_status objstore_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
                                uint64_t max_txid, const uint8_t *buf, size_t len,
                                int64_t timestamp_ms, obj_error *e);
+/* Delete f. Idempotent on both backends: a file that is not there (deleted
+ * already, e.g. by a concurrent retention pass) is OBJ_OK, as S3's DELETE
+ * answers 204 for a missing key. */
 obj_status objstore_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
 
 /* The creation time the writer recorded for f, in ms since the epoch: the
