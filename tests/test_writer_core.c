@@ -171,6 +171,7 @@ static void l0_chain(const char *name) {
     json_t *c = chain(name);
     json_t *states = json_object_get(c, "states"), *files = json_object_get(c, "files");
     uint8_t *prev = NULL;
+    uint64_t *prev_sums = NULL;
     size_t prev_len = 0;
     size_t si = 0, fi;
     json_t *f;
@@ -201,13 +202,34 @@ static void l0_chain(const char *name) {
         check_file(out, out_len, f);
         assert_int_equal(post, hex(json_object_get(f, "trailer"), "post_apply_checksum"));
         assert_int_equal(np, json_array_size(json_object_get(f, "pages")));
+        /* what ltxctl replicate does: previous state as page checksums only;
+         * the same file byte for byte */
+        uint64_t *cur_sums = NULL;
+        assert_int_equal(wr_image_sums(cur, commit, ps, &cur_sums, &e), LTX_OK);
+        assert_int_equal(wr_sums_checksum(cur_sums, commit), hex(st, "db_checksum"));
+        uint8_t *out2 = NULL;
+        size_t out2_len = 0, np2 = 0;
+        uint64_t post2 = 0;
+        rc = wr_build_l0_sums(&h, prev_sums, (uint32_t)(prev_len / ps), cur, cur_sums, commit, 0, &out2, &out2_len,
+                              &np2, &post2, &e);
+        if (rc != LTX_OK)
+            fail_msg("%s TXID %s (sums): %s: %s", name, json_string_value(json_object_get(st, "txid")),
+                     ltx_strerror(rc), e.msg);
+        assert_int_equal(out2_len, out_len);
+        assert_memory_equal(out2, out, out_len);
+        assert_int_equal(np2, np);
+        assert_int_equal(post2, post);
+        free(out2);
         free(out);
         free(prev);
+        free(prev_sums);
         prev = cur;
+        prev_sums = cur_sums;
         prev_len = len;
     }
     assert_true(si >= 2);
     free(prev);
+    free(prev_sums);
 }
 
 static void test_l0_main(void **s) { (void)s; l0_chain("main-4096"); }
@@ -339,6 +361,10 @@ static void test_apply_chain(void **s) {
         assert_int_equal(ilen, want_len);
         assert_memory_equal(img, want, want_len);
         assert_int_equal(wr_pages_checksum(&pm), hex(st, "db_checksum"));
+        uint64_t *sums = NULL;
+        assert_int_equal(wr_pages_sums(&pm, &sums, &e), LTX_OK);
+        assert_int_equal(wr_sums_checksum(sums, pm.commit), hex(st, "db_checksum"));
+        free(sums);
         free(img);
         free(want);
     }

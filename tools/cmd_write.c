@@ -10,6 +10,9 @@
  * restart the previous image is rebuilt by restoring the replica.
  */
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -66,16 +69,25 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name) {
 
 /* ---- the database side -------------------------------------------------- */
 
+/* Return freed memory to the system between ticks: glibc keeps a freed
+ * database-sized block in the heap otherwise (RSS stays one database). */
+static void give_back(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
 typedef struct {
     const char *path;
     sqlite3 *db;
     objstore *st;
     int track;             /* checksums tracked (flags 0) */
-    uint8_t *prev;         /* replica's latest state as a contiguous image */
+    uint64_t *prev_sums;   /* page checksums of the replica's latest state (8 bytes a
+                            * page instead of a copy of the database) */
     uint32_t prev_commit;
     uint32_t page_size;
-    uint64_t prev_post;    /* database checksum of prev */
-    int have_state;        /* prev is the replica's latest state */
+    uint64_t prev_post;    /* database checksum of that state */
+    int have_state;        /* prev_sums is the replica's latest state */
     uint64_t next_txid;
     sqlite3_int64 last_dv;
     int have_dv;
@@ -112,8 +124,9 @@ static int exec(sqlite3 *db, const char *sql) {
 }
 
 /* Inside one read transaction: data_version, then (unless skip_if_dv says
- * nothing changed) a full copy of the database. *img NULL with *len 0 means
- * "unchanged" or "empty". Returns -1 on error. */
+ * nothing changed) a full copy of the database (sqlite3_serialize; free it
+ * with sqlite3_free). *img NULL with *len 0 means "unchanged" or "empty".
+ * Returns -1 on error. */
 static int db_read(writer *w, int skip_if_dv, uint8_t **img, size_t *len, sqlite3_int64 *dv) {
     *img = NULL;
     *len = 0;
@@ -153,18 +166,11 @@ static int db_read(writer *w, int skip_if_dv, uint8_t **img, size_t *len, sqlite
         return -1;
     }
     if (p && sz > 0) {
-        /* Own the copy with malloc so every image is freed the same way. */
-        uint8_t *b = malloc((size_t)sz);
-        if (!b) {
-            sqlite3_free(p);
-            fprintf(stderr, "ltxctl: out of memory\n");
-            return -1;
-        }
-        memcpy(b, p, (size_t)sz);
-        *img = b;
+        *img = p;
         *len = (size_t)sz;
+    } else {
+        sqlite3_free(p);
     }
-    sqlite3_free(p);
     return 0;
 }
 
@@ -172,8 +178,8 @@ static int db_read(writer *w, int skip_if_dv, uint8_t **img, size_t *len, sqlite
  * rebuilt (restore) so the next file can hold only changed pages and the
  * pre-apply checksum is known. */
 static int resume(writer *w, int need_state) {
-    free(w->prev);
-    w->prev = NULL;
+    free(w->prev_sums);
+    w->prev_sums = NULL;
     w->prev_commit = 0;
     w->have_state = 0;
     w->prev_post = 0;
@@ -184,18 +190,17 @@ static int resume(writer *w, int need_state) {
         uint64_t txid = 0;
         int r = wr_restore_latest(w->st, &pm, &txid, NULL, NULL);
         if (r == 0 && txid > 0) {
-            uint8_t *img = NULL;
-            size_t len = 0;
+            uint64_t *sums = NULL;
             ltx_error le;
             memset(&le, 0, sizeof le);
-            if (wr_pages_image(&pm, &img, &len, &le) != LTX_OK) {
+            if (wr_pages_sums(&pm, &sums, &le) != LTX_OK) {
                 fprintf(stderr, "ltxctl: %s\n", le.msg);
                 r = -1;
             } else {
-                w->prev = img;
+                w->prev_sums = sums;
                 w->prev_commit = pm.commit;
                 w->page_size = pm.page_size;
-                w->prev_post = wr_image_checksum(img, pm.commit, pm.page_size);
+                w->prev_post = wr_sums_checksum(sums, pm.commit);
                 w->have_state = 1;
                 w->next_txid = txid + 1;
             }
@@ -204,6 +209,7 @@ static int resume(writer *w, int need_state) {
             w->have_state = 1; /* empty replica: the first file is a snapshot */
         }
         wr_pages_free(&pm);
+        give_back(); /* the rebuilt state was one malloc per page; only sums stay */
         if (r == 0)
             return 0;
         if (w->track) {
@@ -222,6 +228,8 @@ static int resume(writer *w, int need_state) {
 }
 
 /* One tick: read the database, write the next L0 file if anything changed.
+ * The previous state is kept as page checksums only, so a tick holds one
+ * copy of the database (sqlite3_serialize's) plus the file it writes.
  * Returns 1 when a file was written, 0 when nothing changed, -1 on error. */
 static int tick(writer *w, int full, int use_dv) {
     uint8_t *img = NULL;
@@ -234,25 +242,32 @@ static int tick(writer *w, int full, int use_dv) {
         w->have_dv = 1;
         return 0;
     }
+    int ret = -1;
+    uint64_t *sums = NULL;
+    ltx_error le;
+    memset(&le, 0, sizeof le);
     uint32_t ps = wr_sqlite_page_size(img, len);
     if (!ps || len % ps) {
         fprintf(stderr, "ltxctl: %s does not look like a SQLite database (%zu bytes)\n", w->path, len);
-        free(img);
-        return -1;
+        goto done;
     }
     uint32_t commit = (uint32_t)(len / ps);
-    if (w->prev && w->page_size != ps) {
+    if (w->prev_sums && w->page_size != ps) {
         fprintf(stderr,
                 "ltxctl: the page size of %s changed from %u to %u; replicate it into a new replica\n",
                 w->path, w->page_size, ps);
-        free(img);
-        return -1;
+        goto done;
     }
-    if (!full && w->have_state && w->prev && commit == w->prev_commit && !memcmp(img, w->prev, len)) {
-        free(img);
+    if (wr_image_sums(img, commit, ps, &sums, &le) != LTX_OK) {
+        fprintf(stderr, "ltxctl: %s\n", le.msg);
+        goto done;
+    }
+    if (!full && w->have_state && w->prev_sums && commit == w->prev_commit &&
+        !memcmp(sums, w->prev_sums, (size_t)commit * sizeof *sums)) {
         w->last_dv = dv;
         w->have_dv = 1;
-        return 0;
+        ret = 0;
+        goto done;
     }
     /* Another writer? Refuse to overwrite or fork the replica. */
     ltx_fileinfo *later = NULL;
@@ -262,8 +277,7 @@ static int tick(writer *w, int full, int use_dv) {
     obj_status s = objstore_list_level(w->st, WR_DB, 0, w->next_txid, &later, &nlater, &oe);
     if (s != OBJ_OK && s != OBJ_NOT_FOUND) {
         fprintf(stderr, "ltxctl: listing L0: %s\n", oe.msg[0] ? oe.msg : obj_status_str(s));
-        free(img);
-        return -1;
+        goto done;
     }
     int conflict = 0;
     for (size_t i = 0; i < nlater; i++)
@@ -274,9 +288,8 @@ static int tick(writer *w, int full, int use_dv) {
         fprintf(stderr, "ltxctl: the replica already holds TXID %016llx: another writer is active; "
                         "rebuilding state from the replica\n",
                 (unsigned long long)w->next_txid);
-        free(img);
         w->have_state = 0;
-        return -1;
+        goto done;
     }
     ltx_header h;
     memset(&h, 0, sizeof h);
@@ -289,38 +302,42 @@ static int tick(writer *w, int full, int use_dv) {
     uint8_t *out = NULL;
     size_t out_len = 0, npages = 0;
     uint64_t post = 0;
-    ltx_error le;
-    memset(&le, 0, sizeof le);
-    int is_full = full || !w->have_state || !w->prev;
-    ltx_err rc = wr_build_l0(&h, is_full ? NULL : w->prev, is_full ? 0 : w->prev_commit, img, commit, is_full,
-                             &out, &out_len, &npages, &post, &le);
+    int is_full = full || !w->have_state || !w->prev_sums;
+    ltx_err rc = wr_build_l0_sums(&h, is_full ? NULL : w->prev_sums, is_full ? 0 : w->prev_commit, img, sums,
+                                  commit, is_full, &out, &out_len, &npages, &post, &le);
+    /* the image is no longer needed: free it before the upload */
+    sqlite3_free(img);
+    img = NULL;
     if (rc != LTX_OK) {
         fprintf(stderr, "ltxctl: building TXID %016llx: %s%s%s\n", (unsigned long long)w->next_txid,
                 ltx_strerror(rc), le.msg[0] ? ": " : "", le.msg);
-        free(img);
-        return -1;
+        goto done;
     }
     int r = wr_put_file(w->st, 0, &h, out, out_len, npages);
     free(out);
-    if (r) {
-        free(img);
-        return -1;
-    }
-    free(w->prev);
-    w->prev = img;
+    if (r)
+        goto done;
+    free(w->prev_sums);
+    w->prev_sums = sums;
+    sums = NULL;
     w->prev_commit = commit;
     w->page_size = ps;
-    w->prev_post = w->track ? post : wr_image_checksum(img, commit, ps);
+    w->prev_post = w->track ? post : wr_sums_checksum(w->prev_sums, commit);
     w->have_state = 1;
     w->next_txid++;
     w->last_dv = dv;
     w->have_dv = 1;
-    return 1;
+    ret = 1;
+done:
+    free(sums);
+    sqlite3_free(img);
+    give_back(); /* the database copy of this tick */
+    return ret;
 }
 
 static void writer_close(writer *w) {
-    free(w->prev);
-    w->prev = NULL;
+    free(w->prev_sums);
+    w->prev_sums = NULL;
     if (w->db)
         sqlite3_close(w->db);
     w->db = NULL;

@@ -301,9 +301,53 @@ static size_t out_cap(uint32_t npages, uint32_t page_size) {
     return c > ((uint64_t)1 << 32) - 1 ? 0 : (size_t)c;
 }
 
-ltx_err wr_build_l0(const ltx_header *h, const uint8_t *prev, uint32_t prev_commit, const uint8_t *cur,
-                    uint32_t commit, int full, uint8_t **out, size_t *out_len, size_t *npages,
-                    uint64_t *post, ltx_error *e) {
+/* Per-page checksums: sums[p-1] for pages 1..commit, 0 at the lock page.
+ * Missing pages of a page map count as zeros (as in wr_pages_checksum). */
+static ltx_err sums_alloc(uint32_t commit, uint64_t **sums, ltx_error *e) {
+    *sums = calloc(commit ? commit : 1, sizeof **sums);
+    if (!*sums) {
+        wr_set_error(e, LTX_ERR_NOMEM, "out of memory for %u page checksums", commit);
+        return LTX_ERR_NOMEM;
+    }
+    return LTX_OK;
+}
+
+ltx_err wr_image_sums(const uint8_t *img, uint32_t commit, uint32_t page_size, uint64_t **sums, ltx_error *e) {
+    if (sums_alloc(commit, sums, e) != LTX_OK)
+        return LTX_ERR_NOMEM;
+    uint32_t lock = ltx_lock_pgno(page_size);
+    for (uint32_t p = 1; p <= commit; p++)
+        if (p != lock)
+            (*sums)[p - 1] = ltx_page_checksum(p, img + (size_t)(p - 1) * page_size, page_size);
+    return LTX_OK;
+}
+
+ltx_err wr_pages_sums(const wr_pages *pm, uint64_t **sums, ltx_error *e) {
+    if (sums_alloc(pm->commit, sums, e) != LTX_OK)
+        return LTX_ERR_NOMEM;
+    uint32_t lock = ltx_lock_pgno(pm->page_size);
+    for (uint32_t p = 1; p <= pm->commit; p++) {
+        if (p == lock)
+            continue;
+        const uint8_t *pg = p <= pm->cap ? pm->pg[p - 1] : NULL;
+        (*sums)[p - 1] = pg ? ltx_page_checksum(p, pg, pm->page_size) : zero_page_checksum(p, pm->page_size);
+    }
+    return LTX_OK;
+}
+
+uint64_t wr_sums_checksum(const uint64_t *sums, uint32_t commit) {
+    uint64_t ck = 0;
+    for (uint32_t p = 1; p <= commit; p++)
+        ck ^= sums[p - 1]; /* the lock page's entry is 0 */
+    return ck | LTX_CHECKSUM_FLAG;
+}
+
+/* One L0 file from cur; a page below prev_commit is left out when it did not
+ * change: by bytes against prev, or (prev NULL) by checksum against
+ * prev_sums/cur_sums. */
+static ltx_err build_l0(const ltx_header *h, const uint8_t *prev, const uint64_t *prev_sums, uint32_t prev_commit,
+                        const uint8_t *cur, const uint64_t *cur_sums, uint32_t commit, int full, uint8_t **out,
+                        size_t *out_len, size_t *npages, uint64_t *post, ltx_error *e) {
     *out = NULL;
     *out_len = 0;
     if (npages)
@@ -316,7 +360,7 @@ ltx_err wr_build_l0(const ltx_header *h, const uint8_t *prev, uint32_t prev_comm
     ltx_header hh = *h;
     hh.commit = commit;
     int track = !(hh.flags & LTX_FLAG_NO_CHECKSUM);
-    if (!prev)
+    if (!prev && !prev_sums)
         prev_commit = 0;
     if (hh.min_txid == 1)
         full = 1;
@@ -332,14 +376,15 @@ ltx_err wr_build_l0(const ltx_header *h, const uint8_t *prev, uint32_t prev_comm
         if (p == lock)
             continue;
         const uint8_t *pg = cur + (size_t)(p - 1) * ps;
-        if (!full && p <= prev_commit && !memcmp(pg, prev + (size_t)(p - 1) * ps, ps))
+        if (!full && p <= prev_commit &&
+            (prev ? !memcmp(pg, prev + (size_t)(p - 1) * ps, ps) : prev_sums[p - 1] == cur_sums[p - 1]))
             continue;
         rc = ltx_encoder_add_page(enc, p, pg, e);
         if (rc != LTX_OK)
             goto done;
         n++;
     }
-    uint64_t pa = track ? wr_image_checksum(cur, commit, ps) : 0;
+    uint64_t pa = !track ? 0 : cur_sums ? wr_sums_checksum(cur_sums, commit) : wr_image_checksum(cur, commit, ps);
     rc = ltx_encoder_finish(enc, pa, out, out_len, e);
     if (rc == LTX_OK) {
         if (npages)
@@ -350,6 +395,23 @@ ltx_err wr_build_l0(const ltx_header *h, const uint8_t *prev, uint32_t prev_comm
 done:
     ltx_encoder_free(enc);
     return rc;
+}
+
+ltx_err wr_build_l0(const ltx_header *h, const uint8_t *prev, uint32_t prev_commit, const uint8_t *cur,
+                    uint32_t commit, int full, uint8_t **out, size_t *out_len, size_t *npages,
+                    uint64_t *post, ltx_error *e) {
+    return build_l0(h, prev, NULL, prev ? prev_commit : 0, cur, NULL, commit, full, out, out_len, npages, post, e);
+}
+
+ltx_err wr_build_l0_sums(const ltx_header *h, const uint64_t *prev_sums, uint32_t prev_commit, const uint8_t *cur,
+                         const uint64_t *cur_sums, uint32_t commit, int full, uint8_t **out, size_t *out_len,
+                         size_t *npages, uint64_t *post, ltx_error *e) {
+    if (!cur_sums) {
+        wr_set_error(e, LTX_ERR_ARG, "no page checksums of the database image");
+        return LTX_ERR_ARG;
+    }
+    return build_l0(h, NULL, prev_sums, prev_sums ? prev_commit : 0, cur, cur_sums, commit, full, out, out_len,
+                    npages, post, e);
 }
 
 ltx_err wr_encode_pages(const ltx_header *h, const wr_pages *pm, uint64_t post_apply, uint8_t **out,

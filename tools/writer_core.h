@@ -79,6 +79,24 @@ ltx_err wr_build_l0(const ltx_header *h, const uint8_t *prev, uint32_t prev_comm
                     uint32_t commit, int full, uint8_t **out, size_t *out_len, size_t *npages,
                     uint64_t *post, ltx_error *e);
 
+/* The same with per-page checksums instead of the previous image (what
+ * ltxctl replicate keeps: 8 bytes a page): a page at or below prev_commit is
+ * left out when prev_sums and cur_sums (page checksums of `cur`, from
+ * wr_image_sums) agree; the post-apply checksum comes from cur_sums. Two
+ * different pages with equal CRC-64 (chance 2^-64 a changed page) would be
+ * missed. */
+ltx_err wr_build_l0_sums(const ltx_header *h, const uint64_t *prev_sums, uint32_t prev_commit, const uint8_t *cur,
+                         const uint64_t *cur_sums, uint32_t commit, int full, uint8_t **out, size_t *out_len,
+                         size_t *npages, uint64_t *post, ltx_error *e);
+
+/* Page checksums (ltx_page_checksum) of pages 1..commit, 0 at the lock page;
+ * *sums is malloc'd (caller frees), commit entries (at least one). */
+ltx_err wr_image_sums(const uint8_t *img, uint32_t commit, uint32_t page_size, uint64_t **sums, ltx_error *e);
+/* The same for a page map (missing pages count as zeros). */
+ltx_err wr_pages_sums(const wr_pages *pm, uint64_t **sums, ltx_error *e);
+/* Database checksum from page checksums: XOR of sums[0..commit-1], bit 63. */
+uint64_t wr_sums_checksum(const uint64_t *sums, uint32_t commit);
+
 /* Encode the pages of pm (1..h->commit, only those present unless the file
  * is a snapshot, where missing pages are an error) under header h. */
 ltx_err wr_encode_pages(const ltx_header *h, const wr_pages *pm, uint64_t post_apply, uint8_t **out,
