@@ -80,7 +80,7 @@ static obj_status errno_status(int err) {
     }
 }
 
-obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
+static obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
     OBJ_COUNT(s, lists, 1);
     const char *root = s->root[0] ? s->root : "/";
     DIR *d = opendir(root);
@@ -111,16 +111,12 @@ obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
                           OBJ_MAX_DBS, root);
             break;
         }
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char **g = realloc(v, nc * sizeof *g);
-            if (!g) {
-                st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
-                break;
-            }
-            v = g;
-            cap = nc;
+        char **g = obj_grow(v, &cap, cnt, sizeof *v, 16);
+        if (!g) {
+            st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+            break;
         }
+        v = g;
         if (!(v[cnt] = strdup(de->d_name))) {
             st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
             break;
@@ -140,8 +136,8 @@ obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
     return OBJ_OK;
 }
 
-obj_status file_list_level(objstore *s, const char *db, int level, uint64_t min_from,
-                           ltx_fileinfo **out, size_t *n, obj_error *e) {
+static obj_status file_list_level(objstore *s, const char *db, int level, uint64_t min_from,
+                                  ltx_fileinfo **out, size_t *n, obj_error *e) {
     OBJ_COUNT(s, lists, 1);
     char dir[PATH_MAX];
     if (db_path(s, dir, sizeof dir, db, level, NULL) != 0)
@@ -186,16 +182,12 @@ obj_status file_list_level(objstore *s, const char *db, int level, uint64_t min_
                           OBJ_MAX_LIST_ENTRIES, dir);
             break;
         }
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            ltx_fileinfo *g = realloc(v, nc * sizeof *g);
-            if (!g) {
-                st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing %.180s", dir);
-                break;
-            }
-            v = g;
-            cap = nc;
+        ltx_fileinfo *g = obj_grow(v, &cap, cnt, sizeof *v, 64);
+        if (!g) {
+            st = obj_fail(s, e, OBJ_ERR_NOMEM, 0, "out of memory listing %.180s", dir);
+            break;
         }
+        v = g;
         v[cnt].level = level;
         v[cnt].min_txid = mn;
         v[cnt].max_txid = mx;
@@ -252,8 +244,8 @@ static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off, size_t *go
     return 0;
 }
 
-obj_status file_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
-                           size_t len, uint8_t *buf, obj_error *e) {
+static obj_status file_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
+                                  size_t len, uint8_t *buf, obj_error *e) {
     OBJ_COUNT(s, gets, 1);
     char path[PATH_MAX];
     int fd;
@@ -277,8 +269,8 @@ obj_status file_read_range(objstore *s, const char *db, const ltx_fileinfo *f, u
     return OBJ_OK;
 }
 
-obj_status file_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
-                          uint8_t *buf, size_t *got, obj_error *e) {
+static obj_status file_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
+                                 uint8_t *buf, size_t *got, obj_error *e) {
     OBJ_COUNT(s, gets, 1);
     char path[PATH_MAX];
     int fd;
@@ -304,8 +296,8 @@ obj_status file_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, si
     return OBJ_OK;
 }
 
-obj_status file_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
-                          uint8_t **buf, size_t *len, obj_error *e) {
+static obj_status file_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
+                                 uint8_t **buf, size_t *len, obj_error *e) {
     OBJ_COUNT(s, gets, 1);
     char path[PATH_MAX];
     int fd;
@@ -389,9 +381,9 @@ static int mkdirs(char *path) {
     return 0;
 }
 
-obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
-                           uint64_t max_txid, const uint8_t *buf, size_t len,
-                           int64_t timestamp_ms, obj_error *e) {
+static obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
+                                  uint64_t max_txid, const uint8_t *buf, size_t len,
+                                  int64_t timestamp_ms, obj_error *e) {
     OBJ_COUNT(s, puts, 1);
     char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 8], name[38];
     obj_format_ltx_name(name, min_txid, max_txid);
@@ -463,7 +455,7 @@ obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_
     return OBJ_OK;
 }
 
-obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
+static obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
     OBJ_COUNT(s, deletes, 1);
     char path[PATH_MAX];
     if (file_path(s, path, sizeof path, db, f) != 0)
@@ -476,7 +468,7 @@ obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, 
     return OBJ_OK;
 }
 
-obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e) {
+static obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e) {
     OBJ_COUNT(s, heads, 1);
     char path[PATH_MAX];
     if (file_path(s, path, sizeof path, db, f) != 0)
@@ -490,7 +482,7 @@ obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *
     return OBJ_OK;
 }
 
-obj_status file_check_folder(objstore *s, const char *db, obj_error *e) {
+static obj_status file_check_folder(objstore *s, const char *db, obj_error *e) {
     char p[PATH_MAX];
     struct stat sb;
     const char *what[3] = {"replica folder", "database folder", "ltx folder"};
@@ -517,3 +509,17 @@ obj_status file_check_folder(objstore *s, const char *db, obj_error *e) {
     }
     return OBJ_OK;
 }
+
+const obj_backend obj_file_backend = {
+    .list_dbs = file_list_dbs,
+    .list_level = file_list_level,
+    .list_all = NULL,
+    .read_range = file_read_range,
+    .read_tail = file_read_tail,
+    .read_file = file_read_file,
+    .write_file = file_write_file,
+    .delete_file = file_delete_file,
+    .file_timestamp = file_file_timestamp,
+    .check_folder = file_check_folder,
+    .close = NULL,
+};

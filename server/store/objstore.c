@@ -92,6 +92,15 @@ void obj_sort_files(ltx_fileinfo *f, size_t n) {
     if (n > 1) qsort(f, n, sizeof *f, cmp_file);
 }
 
+void *obj_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first) {
+    if (n < *cap) return v;
+    size_t nc = *cap ? *cap * 2 : first;
+    if (nc <= n || nc > SIZE_MAX / elem) return NULL;
+    void *g = realloc(v, nc * elem);
+    if (g) *cap = nc;
+    return g;
+}
+
 int obj_cmp_names(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -125,6 +134,7 @@ objstore *objstore_open(const char *url, const objstore_opts *opts, obj_error *e
     obj_status st;
     if (strncmp(url, "s3://", 5) == 0) {
         s->is_s3 = 1;
+        s->be = &obj_s3_backend;
         st = s3_open(s, url, opts, e);
     } else if (strncmp(url, "file://", 7) == 0) {
         const char *p = url + 7;
@@ -133,12 +143,14 @@ objstore *objstore_open(const char *url, const objstore_opts *opts, obj_error *e
             st = obj_fail(NULL, e, OBJ_ERR_INVALID, 0,
                           "file URL must be file:///absolute/path: %.180s", url);
         } else {
+            s->be = &obj_file_backend;
             st = file_open(s, p, e);
         }
     } else if (strstr(url, "://") != NULL) {
         st = obj_fail(NULL, e, OBJ_ERR_INVALID, 0,
                       "unsupported store URL scheme (want file:// or s3://): %.160s", url);
     } else {
+        s->be = &obj_file_backend;
         st = file_open(s, url, e);
     }
     if (st != OBJ_OK) {
@@ -150,7 +162,7 @@ objstore *objstore_open(const char *url, const objstore_opts *opts, obj_error *e
 
 void objstore_close(objstore *s) {
     if (!s) return;
-    if (s->is_s3) s3_close(s);
+    if (s->be && s->be->close) s->be->close(s);
     free(s->root);
     free(s->url);
     free(s);
@@ -188,7 +200,7 @@ obj_status objstore_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e
     *names = NULL;
     *n = 0;
     if (!s) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing store");
-    return s->is_s3 ? s3_list_dbs(s, names, n, e) : file_list_dbs(s, names, n, e);
+    return s->be->list_dbs(s, names, n, e);
 }
 
 obj_status objstore_list_level(objstore *s, const char *db, int level, uint64_t min_from,
@@ -202,8 +214,7 @@ obj_status objstore_list_level(objstore *s, const char *db, int level, uint64_t 
         return obj_fail(s, e, OBJ_ERR_INVALID, 0, "invalid database name");
     if (level < 0 || level > LTX_MAX_LEVEL)
         return obj_fail(s, e, OBJ_ERR_INVALID, 0, "invalid level %d", level);
-    return s->is_s3 ? s3_list_level(s, db, level, min_from, out, n, e)
-                    : file_list_level(s, db, level, min_from, out, n, e);
+    return s->be->list_level(s, db, level, min_from, out, n, e);
 }
 
 obj_status objstore_list_all(objstore *s, const char *db, ltx_fileinfo **out, size_t *n,
@@ -215,9 +226,7 @@ obj_status objstore_list_all(objstore *s, const char *db, ltx_fileinfo **out, si
     if (!s) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing store");
     if (obj_db_name_valid(db, 1) != 0)
         return obj_fail(s, e, OBJ_ERR_INVALID, 0, "invalid database name");
-    if (s->is_s3) {
-        return s3_list_all(s, db, out, n, e);
-    }
+    if (s->be->list_all) return s->be->list_all(s, db, out, n, e);
     ltx_fileinfo *all = NULL;
     size_t total = 0;
     for (int level = 0; level <= LTX_MAX_LEVEL; level++) {
@@ -260,8 +269,7 @@ obj_status objstore_read_range(objstore *s, const char *db, const ltx_fileinfo *
     if (len == 0) return OBJ_OK;
     if (!buf) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing buffer");
     if (off > UINT64_MAX - len) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "range overflows");
-    return s->is_s3 ? s3_read_range(s, db, f, off, len, buf, e)
-                    : file_read_range(s, db, f, off, len, buf, e);
+    return s->be->read_range(s, db, f, off, len, buf, e);
 }
 
 obj_status objstore_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
@@ -272,8 +280,7 @@ obj_status objstore_read_tail(objstore *s, const char *db, const ltx_fileinfo *f
     if (st != OBJ_OK) return st;
     if (!got || (!buf && len)) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing buffer");
     if (len == 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "tail length is zero");
-    return s->is_s3 ? s3_read_tail(s, db, f, len, buf, got, e)
-                    : file_read_tail(s, db, f, len, buf, got, e);
+    return s->be->read_tail(s, db, f, len, buf, got, e);
 }
 
 obj_status objstore_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
@@ -284,8 +291,7 @@ obj_status objstore_read_file(objstore *s, const char *db, const ltx_fileinfo *f
     obj_status st = obj_check_file_arg(s, db, f, e);
     if (st != OBJ_OK) return st;
     if (!buf || !len) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing output argument");
-    return s->is_s3 ? s3_read_file(s, db, f, max_bytes, buf, len, e)
-                    : file_read_file(s, db, f, max_bytes, buf, len, e);
+    return s->be->read_file(s, db, f, max_bytes, buf, len, e);
 }
 
 obj_status objstore_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
@@ -296,15 +302,14 @@ obj_status objstore_write_file(objstore *s, const char *db, int level, uint64_t 
     obj_status st = obj_check_file_arg(s, db, &f, e);
     if (st != OBJ_OK) return st;
     if (!buf && len) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing buffer");
-    return s->is_s3 ? s3_write_file(s, db, level, min_txid, max_txid, buf, len, timestamp_ms, e)
-                    : file_write_file(s, db, level, min_txid, max_txid, buf, len, timestamp_ms, e);
+    return s->be->write_file(s, db, level, min_txid, max_txid, buf, len, timestamp_ms, e);
 }
 
 obj_status objstore_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
     obj_ok(e);
     obj_status st = obj_check_file_arg(s, db, f, e);
     if (st != OBJ_OK) return st;
-    return s->is_s3 ? s3_delete_file(s, db, f, e) : file_delete_file(s, db, f, e);
+    return s->be->delete_file(s, db, f, e);
 }
 
 obj_status objstore_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms,
@@ -313,12 +318,12 @@ obj_status objstore_file_timestamp(objstore *s, const char *db, const ltx_filein
     obj_status st = obj_check_file_arg(s, db, f, e);
     if (st != OBJ_OK) return st;
     if (!ms) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing output argument");
-    return s->is_s3 ? s3_file_timestamp(s, db, f, ms, e) : file_file_timestamp(s, db, f, ms, e);
+    return s->be->file_timestamp(s, db, f, ms, e);
 }
 
 obj_status objstore_check_folder(objstore *s, const char *db, obj_error *e) {
     obj_ok(e);
     if (!s) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "missing store");
     if (obj_db_name_valid(db, 1) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "invalid database name");
-    return s->is_s3 ? OBJ_OK : file_check_folder(s, db, e);
+    return s->be->check_folder ? s->be->check_folder(s, db, e) : OBJ_OK;
 }

@@ -304,7 +304,7 @@ obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_
     return OBJ_OK;
 }
 
-void s3_close(objstore *s) {
+static void s3_close(objstore *s) {
     s3ctx *c = s->s3;
     if (!c) return;
     for (int i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
@@ -918,30 +918,22 @@ static int level_key(void *u, const char *key, uint64_t size, int64_t mt) {
                          OBJ_MAX_LIST_ENTRIES, x->lp);
         return -1;
     }
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 64;
-        ltx_fileinfo *g = realloc(x->v, nc * sizeof *g);
-        if (!g) {
-            x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing %.180s", x->lp);
-            return -1;
-        }
-        x->v = g;
-        x->cap = nc;
+    ltx_fileinfo *g = obj_grow(x->v, &x->cap, x->n, sizeof *x->v, 64);
+    if (!g) {
+        x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing %.180s", x->lp);
+        return -1;
     }
+    x->v = g;
     x->v[x->n++] = (ltx_fileinfo){.level = level, .min_txid = mn, .max_txid = mx, .size = size,
                                   .created_ms = mt};
     return 0;
 }
 
-obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from, ltx_fileinfo **out,
-                         size_t *n, obj_error *e) {
-    char lp[1100];
-    if (level_prefix(s->s3, db, level, lp, sizeof lp) != 0)
-        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "database name too long");
-    char start_after[1200] = "";
-    if (min_from > 1)
-        snprintf(start_after, sizeof start_after, "%s%016llx-ffffffffffffffff.ltx", lp,
-                 (unsigned long long)(min_from - 1));
+/* List the LTX files under lp (level >= 0: one level folder, from min_from
+ * via start_after; level -1: every level folder under the database prefix),
+ * sorted. */
+static obj_status list_files(objstore *s, const char *lp, const char *start_after, int level, uint64_t min_from,
+                             ltx_fileinfo **out, size_t *n, obj_error *e) {
     level_ctx x = {.s = s, .e = e, .st = OBJ_OK, .lp = lp, .lplen = strlen(lp), .level = level,
                    .min_from = min_from};
     obj_status st = s3_list(s, lp, start_after, 0, NULL, level_key, NULL, &x, &x.st, e);
@@ -955,22 +947,25 @@ obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_fr
     return OBJ_OK;
 }
 
+static obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from, ltx_fileinfo **out,
+                                size_t *n, obj_error *e) {
+    char lp[1100];
+    if (level_prefix(s->s3, db, level, lp, sizeof lp) != 0)
+        return obj_fail(s, e, OBJ_ERR_INVALID, 0, "database name too long");
+    char start_after[1200] = "";
+    if (min_from > 1)
+        snprintf(start_after, sizeof start_after, "%s%016llx-ffffffffffffffff.ltx", lp,
+                 (unsigned long long)(min_from - 1));
+    return list_files(s, lp, start_after, level, min_from, out, n, e);
+}
+
 /* Every level in one paged ListObjectsV2 over "<prefix>/<db>/" without a
  * delimiter: one request per 1000 keys instead of one per level. */
-obj_status s3_list_all(objstore *s, const char *db, ltx_fileinfo **out, size_t *n, obj_error *e) {
+static obj_status s3_list_all(objstore *s, const char *db, ltx_fileinfo **out, size_t *n, obj_error *e) {
     char dp[1024], lp[1100];
     if (db_path(s->s3, db, dp, sizeof dp) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "database name too long");
     snprintf(lp, sizeof lp, "%s/", dp);
-    level_ctx x = {.s = s, .e = e, .st = OBJ_OK, .lp = lp, .lplen = strlen(lp), .level = -1};
-    obj_status st = s3_list(s, lp, NULL, 0, NULL, level_key, NULL, &x, &x.st, e);
-    if (st != OBJ_OK) {
-        free(x.v);
-        return st;
-    }
-    obj_sort_files(x.v, x.n);
-    *out = x.v;
-    *n = x.n;
-    return OBJ_OK;
+    return list_files(s, lp, NULL, -1, 0, out, n, e);
 }
 
 /* ---- list dbs ---- */
@@ -1005,17 +1000,13 @@ static int dbs_prefix(void *u, const char *pfx) {
         x->st = obj_fail(x->s, x->e, OBJ_ERR_TOO_LARGE, 0, "more than %u databases", OBJ_MAX_DBS);
         return -1;
     }
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 16;
-        char **g = realloc(x->v, nc * sizeof *g);
-        if (!g) {
-            free(name);
-            x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
-            return -1;
-        }
-        x->v = g;
-        x->cap = nc;
+    char **g = obj_grow(x->v, &x->cap, x->n, sizeof *x->v, 16);
+    if (!g) {
+        free(name);
+        x->st = obj_fail(x->s, x->e, OBJ_ERR_NOMEM, 0, "out of memory listing databases");
+        return -1;
     }
+    x->v = g;
     x->v[x->n++] = name;
     return 0;
 }
@@ -1082,7 +1073,7 @@ static void *probe_worker(void *u) {
     return NULL;
 }
 
-obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
+static obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e) {
     s3ctx *c = s->s3;
     char root[1100];
     snprintf(root, sizeof root, "%s%s", c->prefix, c->prefix[0] ? "/" : "");
@@ -1150,25 +1141,42 @@ static int parse_content_range(const char *s, uint64_t *a, uint64_t *b, uint64_t
     return 0;
 }
 
-obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off, size_t len,
-                         uint8_t *buf, obj_error *e) {
+/* One ranged GET of f into buf (at most len bytes) for read_range (tail 0,
+ * range starting at off) and read_tail (tail 1). Maps a body over len and a
+ * 416 to OBJ_ERR_INVALID; *what names the object for messages. The caller
+ * checks the status and Content-Range, then frees *r. */
+static obj_status ranged_get(objstore *s, const char *db, const ltx_fileinfo *f, int tail, uint64_t off,
+                             size_t len, uint8_t *buf, s3_resp *r, char *what, size_t whatlen, obj_error *e) {
     s3ctx *c = s->s3;
-    char key[1200], range[64], what[1300];
+    char key[1200], range[64];
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
-    obj_name(c, key, what, sizeof what);
-    snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + len - 1));
+    obj_name(c, key, what, whatlen);
+    if (tail)
+        snprintf(range, sizeof range, "bytes=-%zu", len);
+    else
+        snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)off,
+                 (unsigned long long)(off + len - 1));
     s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len, .expect_bytes = len};
-    s3_resp r = {0};
     OBJ_COUNT(s, gets, 1);
-    obj_status st = s3_do(s, &rq, &r, e);
+    obj_status st = s3_do(s, &rq, r, e);
     if (st == OBJ_ERR_TOO_LARGE)
-        st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: server sent more than the %zu bytes asked",
+        st = obj_fail(s, e, OBJ_ERR_INVALID, r->status, "%.200s: server sent more than the %zu bytes asked",
                       what, len);
-    else if (st == OBJ_ERR_INVALID && r.status == 416)
+    else if (st == OBJ_ERR_INVALID && r->status == 416 && tail)
+        st = obj_fail(s, e, OBJ_ERR_INVALID, 416, "truncated: %.200s is empty", what);
+    else if (st == OBJ_ERR_INVALID && r->status == 416)
         st = obj_fail(s, e, OBJ_ERR_INVALID, 416, "truncated: %.200s has no byte %llu", what,
                       (unsigned long long)off);
+    if (st == OBJ_OK) OBJ_COUNT(s, bytes_read, r->len);
+    return st;
+}
+
+static obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off, size_t len,
+                                uint8_t *buf, obj_error *e) {
+    char what[1300];
+    s3_resp r = {0};
+    obj_status st = ranged_get(s, db, f, 0, off, len, buf, &r, what, sizeof what, e);
     if (st == OBJ_OK) {
-        OBJ_COUNT(s, bytes_read, r.len);
         uint64_t a, b, total;
         if (r.status == 206) {
             if (parse_content_range(r.content_range, &a, &b, &total) != 0 || a != off)
@@ -1189,24 +1197,12 @@ obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uin
     return st;
 }
 
-obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len, uint8_t *buf,
-                        size_t *got, obj_error *e) {
-    s3ctx *c = s->s3;
-    char key[1200], range[64], what[1300];
-    if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
-    obj_name(c, key, what, sizeof what);
-    snprintf(range, sizeof range, "bytes=-%zu", len);
-    s3_req rq = {.method = "GET", .key = key, .range = range, .dst = buf, .max_body = len, .expect_bytes = len};
+static obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len, uint8_t *buf,
+                               size_t *got, obj_error *e) {
+    char what[1300];
     s3_resp r = {0};
-    OBJ_COUNT(s, gets, 1);
-    obj_status st = s3_do(s, &rq, &r, e);
-    if (st == OBJ_ERR_TOO_LARGE)
-        st = obj_fail(s, e, OBJ_ERR_INVALID, r.status, "%.200s: server sent more than the %zu bytes asked",
-                      what, len);
-    else if (st == OBJ_ERR_INVALID && r.status == 416)
-        st = obj_fail(s, e, OBJ_ERR_INVALID, 416, "truncated: %.200s is empty", what);
+    obj_status st = ranged_get(s, db, f, 1, 0, len, buf, &r, what, sizeof what, e);
     if (st == OBJ_OK) {
-        OBJ_COUNT(s, bytes_read, r.len);
         uint64_t a, b, total = 0;
         if (r.status == 206) {
             if (parse_content_range(r.content_range, &a, &b, &total) != 0 || total == UINT64_MAX ||
@@ -1234,8 +1230,8 @@ obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size
     return st;
 }
 
-obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes, uint8_t **buf,
-                        size_t *len, obj_error *e) {
+static obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes, uint8_t **buf,
+                               size_t *len, obj_error *e) {
     s3ctx *c = s->s3;
     char key[1200], what[1300];
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
@@ -1291,8 +1287,8 @@ static void rfc3339nano(char *out, size_t outlen, int64_t ms) {
     snprintf(out, outlen, "%s.%sZ", base, fs);
 }
 
-obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_txid, uint64_t max_txid,
-                         const uint8_t *buf, size_t len, int64_t timestamp_ms, obj_error *e) {
+static obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_txid, uint64_t max_txid,
+                                const uint8_t *buf, size_t len, int64_t timestamp_ms, obj_error *e) {
     s3ctx *c = s->s3;
     ltx_fileinfo f = {.level = level, .min_txid = min_txid, .max_txid = max_txid};
     char key[1200], ts[64];
@@ -1309,7 +1305,7 @@ obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_tx
     return st;
 }
 
-obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
+static obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e) {
     s3ctx *c = s->s3;
     char key[1200];
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
@@ -1341,7 +1337,7 @@ static int parse_rfc3339_ms(const char *s, int64_t *ms) {
     return 0;
 }
 
-obj_status s3_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e) {
+static obj_status s3_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e) {
     s3ctx *c = s->s3;
     char key[1200], what[1300];
     if (file_key(c, db, f, key, sizeof key) != 0) return obj_fail(s, e, OBJ_ERR_INVALID, 0, "key too long");
@@ -1366,3 +1362,17 @@ obj_status s3_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f,
     resp_free(&r);
     return st;
 }
+
+const obj_backend obj_s3_backend = {
+    .list_dbs = s3_list_dbs,
+    .list_level = s3_list_level,
+    .list_all = s3_list_all,
+    .read_range = s3_read_range,
+    .read_tail = s3_read_tail,
+    .read_file = s3_read_file,
+    .write_file = s3_write_file,
+    .delete_file = s3_delete_file,
+    .file_timestamp = s3_file_timestamp,
+    .check_folder = NULL,
+    .close = s3_close,
+};

@@ -15,10 +15,12 @@
 #define OBJ_MAX_DB_NAME 255u
 
 typedef struct s3ctx s3ctx;
+typedef struct obj_backend obj_backend;
 
 struct objstore {
     char *url;          /* as given, for logs */
     int is_s3;
+    const obj_backend *be; /* file or S3 */
     char *root;         /* file backend: root folder (no trailing '/') */
     s3ctx *s3;          /* S3 backend state */
     _Atomic uint64_t gets, lists, puts, deletes, heads, bytes_read, bytes_written, errors, retries, connects;
@@ -39,44 +41,43 @@ int obj_parse_ltx_name(const char *name, size_t len, uint64_t *min_txid, uint64_
 void obj_format_ltx_name(char out[38], uint64_t min_txid, uint64_t max_txid);
 void obj_sort_files(ltx_fileinfo *f, size_t n);
 int obj_cmp_names(const void *a, const void *b);
+/* Room for element n of an array v with *cap slots of elem bytes: v itself
+ * when n < *cap, else v grown (first slots, then doubling) with *cap
+ * updated; NULL when out of memory (v is then unchanged and still owned by
+ * the caller). */
+void *obj_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
 /* Common argument checks for a file reference. */
 obj_status obj_check_file_arg(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
 
-/* file backend */
+/* A backend: objstore.c checks the arguments, then calls these. */
+struct obj_backend {
+    obj_status (*list_dbs)(objstore *s, char ***names, size_t *n, obj_error *e);
+    obj_status (*list_level)(objstore *s, const char *db, int level, uint64_t min_from, ltx_fileinfo **out,
+                             size_t *n, obj_error *e);
+    /* NULL: objstore_list_all lists level by level */
+    obj_status (*list_all)(objstore *s, const char *db, ltx_fileinfo **out, size_t *n, obj_error *e);
+    obj_status (*read_range)(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off, size_t len,
+                             uint8_t *buf, obj_error *e);
+    obj_status (*read_tail)(objstore *s, const char *db, const ltx_fileinfo *f, size_t len, uint8_t *buf,
+                            size_t *got, obj_error *e);
+    obj_status (*read_file)(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes, uint8_t **buf,
+                            size_t *len, obj_error *e);
+    obj_status (*write_file)(objstore *s, const char *db, int level, uint64_t min_txid, uint64_t max_txid,
+                             const uint8_t *buf, size_t len, int64_t timestamp_ms, obj_error *e);
+    obj_status (*delete_file)(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
+    obj_status (*file_timestamp)(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e);
+    /* NULL: OBJ_OK (no folders) */
+    obj_status (*check_folder)(objstore *s, const char *db, obj_error *e);
+    /* NULL: nothing to free */
+    void (*close)(objstore *s);
+};
+
+/* file backend: root folder path (not a URL) */
 obj_status file_open(objstore *s, const char *path, obj_error *e);
-obj_status file_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e);
-obj_status file_list_level(objstore *s, const char *db, int level, uint64_t min_from,
-                           ltx_fileinfo **out, size_t *n, obj_error *e);
-obj_status file_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
-                           size_t len, uint8_t *buf, obj_error *e);
-obj_status file_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
-                          uint8_t *buf, size_t *got, obj_error *e);
-obj_status file_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
-                          uint8_t **buf, size_t *len, obj_error *e);
-obj_status file_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
-                           uint64_t max_txid, const uint8_t *buf, size_t len,
-                           int64_t timestamp_ms, obj_error *e);
-obj_status file_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
-obj_status file_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e);
-obj_status file_check_folder(objstore *s, const char *db, obj_error *e);
+extern const obj_backend obj_file_backend;
 
 /* S3 backend */
 obj_status s3_open(objstore *s, const char *url, const objstore_opts *opts, obj_error *e);
-void s3_close(objstore *s);
-obj_status s3_list_dbs(objstore *s, char ***names, size_t *n, obj_error *e);
-obj_status s3_list_level(objstore *s, const char *db, int level, uint64_t min_from,
-                         ltx_fileinfo **out, size_t *n, obj_error *e);
-obj_status s3_list_all(objstore *s, const char *db, ltx_fileinfo **out, size_t *n, obj_error *e);
-obj_status s3_read_range(objstore *s, const char *db, const ltx_fileinfo *f, uint64_t off,
-                         size_t len, uint8_t *buf, obj_error *e);
-obj_status s3_read_tail(objstore *s, const char *db, const ltx_fileinfo *f, size_t len,
-                        uint8_t *buf, size_t *got, obj_error *e);
-obj_status s3_read_file(objstore *s, const char *db, const ltx_fileinfo *f, size_t max_bytes,
-                        uint8_t **buf, size_t *len, obj_error *e);
-obj_status s3_write_file(objstore *s, const char *db, int level, uint64_t min_txid,
-                         uint64_t max_txid, const uint8_t *buf, size_t len, int64_t timestamp_ms,
-                         obj_error *e);
-obj_status s3_delete_file(objstore *s, const char *db, const ltx_fileinfo *f, obj_error *e);
-obj_status s3_file_timestamp(objstore *s, const char *db, const ltx_fileinfo *f, int64_t *ms, obj_error *e);
+extern const obj_backend obj_s3_backend;
 
 #endif
