@@ -16,36 +16,14 @@
 #include <openssl/evp.h>
 
 #include "ltx.h"
+#include "testlib.h"
 
 static const char *vec_dir;
 static json_t *manifest;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static uint8_t *read_path(const char *rel, size_t *len) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", vec_dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void sha256_hex(const void *p, size_t n, char out[65]) {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    assert_int_equal(EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL), 1);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", md[i]);
-}
+static uint8_t *read_path(const char *rel, size_t *len) { return tl_read_rel(vec_dir, rel, len); }
 
 static uint64_t hex64(json_t *j) {
     const char *s = json_string_value(j);
@@ -180,7 +158,7 @@ static int check_page_cb(void *vctx, uint32_t pgno, const uint8_t *page) {
         return 0;
     }
     char hex[65];
-    sha256_hex(page, fc->ps, hex);
+    tl_sha256_hex(page, fc->ps, hex);
     if (strcmp(hex, json_string_value(json_object_get(fr, "data_sha256"))) != 0)
         fc->bad++;
     fc->i++;
@@ -209,7 +187,7 @@ static void check_one_file(json_t *chain, json_t *f) {
     uint8_t *buf = read_file_entry(f, &len);
     const char *path = json_string_value(json_object_get(f, "path"));
     char hex[65];
-    sha256_hex(buf, len, hex);
+    tl_sha256_hex(buf, len, hex);
     assert_string_equal(hex, json_string_value(json_object_get(f, "sha256")));
     assert_int_equal(len, jint(f, "size"));
 
@@ -294,7 +272,7 @@ static void check_one_file(json_t *chain, json_t *f) {
                              info.index[i].pgno, page, &err);
         if (r != LTX_OK)
             fail_msg("%s: frame %zu: %s", path, i, err.msg);
-        sha256_hex(page, ps, hex);
+        tl_sha256_hex(page, ps, hex);
         assert_string_equal(hex, json_string_value(json_object_get(fr, "data_sha256")));
         /* without the expected pgno as well */
         assert_int_equal(ltx_frame_decode(buf + info.index[i].offset, info.index[i].size, ps, 0,
@@ -424,7 +402,7 @@ static void test_chains_apply(void **state) {
             assert_int_equal(commit, jint(st, "commit"));
             assert_int_equal(info.header.max_txid, hex64(json_object_get(st, "txid")));
             char hex[65];
-            sha256_hex(a.db, (size_t)commit * a.ps, hex);
+            tl_sha256_hex(a.db, (size_t)commit * a.ps, hex);
             assert_string_equal(hex, json_string_value(json_object_get(st, "sha256")));
             uint64_t want_ck = hex64(json_object_get(st, "db_checksum"));
             assert_int_equal(ltx_db_checksum(a.db, a.ps, commit), want_ck);
@@ -1202,7 +1180,7 @@ static void test_frame_decode_threads(void **state) {
                                               info.index[i].pgno, want + i * ps, NULL),
                              LTX_OK);
             char hex[65];
-            sha256_hex(want + i * ps, ps, hex);
+            tl_sha256_hex(want + i * ps, ps, hex);
             assert_string_equal(hex, json_string_value(json_object_get(
                                          json_array_get(frames, i), "data_sha256")));
         }

@@ -20,36 +20,16 @@
 #include <cmocka.h>
 
 #include "objstore.h"
+#include "testlib.h"
 
 static const char *vectors;
 static json_t *manifest;
 static json_t *chain; /* main-4096 */
 static char tmproot[256];
 
-static void die(const char *msg) {
-    fprintf(stderr, "setup: %s\n", msg);
-    exit(1);
-}
-
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void spit(const char *path, const uint8_t *b, size_t n) {
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(b, 1, n, f) != n) die(path);
+    if (!f || fwrite(b, 1, n, f) != n) tl_die(path);
     fclose(f);
 }
 
@@ -74,12 +54,6 @@ static void rm_rf(const char *path) {
 
 static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
 
-static void sha256_hex(const uint8_t *b, size_t n, char out[65]) {
-    uint8_t d[32];
-    SHA256(b, n, d);
-    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
-}
-
 /* Copy the chain's file replica to <tmproot>/app.db/ltx/<level>/..., with
  * mtimes set from the manifest's header timestamps. */
 static void copy_chain(const char *dbdir) {
@@ -95,33 +69,33 @@ static void copy_chain(const char *dbdir) {
         mkdir_p(dir);
         snprintf(dst, sizeof dst, "%s/%s", dir, name);
         size_t n;
-        uint8_t *b = slurp(src, &n);
-        if (!b) die(src);
+        uint8_t *b = tl_read_file(src, &n);
+        if (!b) tl_die(src);
         spit(dst, b, n);
         free(b);
         int64_t ms = json_integer_value(json_object_get(json_object_get(f, "header"), "timestamp_ms"));
         struct timespec ts[2] = {{ms / 1000, (ms % 1000) * 1000000L}, {ms / 1000, (ms % 1000) * 1000000L}};
-        if (utimensat(AT_FDCWD, dst, ts, 0) != 0) die("utimensat");
+        if (utimensat(AT_FDCWD, dst, ts, 0) != 0) tl_die("utimensat");
     }
 }
 
 static int setup_all(void **state) {
     (void)state;
     vectors = getenv("LTX_VECTORS");
-    if (!vectors) die("LTX_VECTORS not set");
+    if (!vectors) tl_die("LTX_VECTORS not set");
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/manifest.json", vectors);
     json_error_t je;
     manifest = json_load_file(p, 0, &je);
-    if (!manifest) die(je.text);
+    if (!manifest) tl_die(je.text);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(manifest, "chains"), i, c) {
         if (strcmp(json_string_value(json_object_get(c, "name")), "main-4096") == 0) chain = c;
     }
-    if (!chain) die("main-4096 chain missing from manifest");
+    if (!chain) tl_die("main-4096 chain missing from manifest");
     snprintf(tmproot, sizeof tmproot, "/tmp/ltxstore-test-XXXXXX");
-    if (!mkdtemp(tmproot)) die("mkdtemp");
+    if (!mkdtemp(tmproot)) tl_die("mkdtemp");
     char db[PATH_MAX + 16];
     snprintf(db, sizeof db, "%s/app.db", tmproot);
     copy_chain(db);
@@ -319,54 +293,16 @@ static void test_reads(void **state) {
         char src[PATH_MAX];
         snprintf(src, sizeof src, "%s/%s", vectors, rel);
         size_t vlen;
-        uint8_t *v = slurp(src, &vlen);
+        uint8_t *v = tl_read_file(src, &vlen);
         assert_non_null(v);
         ltx_fileinfo fi = {.level = (int)json_integer_value(json_object_get(f, "level")),
                            .min_txid = hex64(json_string_value(json_object_get(f, "min_txid"))),
                            .max_txid = hex64(json_string_value(json_object_get(f, "max_txid"))),
                            .size = (uint64_t)json_integer_value(json_object_get(f, "size"))};
-        /* whole file: sha256 from the manifest */
-        uint8_t *buf;
-        size_t len;
-        assert_int_equal(objstore_read_file(s, "app.db", &fi, 1 << 20, &buf, &len, &e), OBJ_OK);
-        assert_int_equal(len, fi.size);
-        char hex[65];
-        sha256_hex(buf, len, hex);
-        assert_string_equal(hex, json_string_value(json_object_get(f, "sha256")));
-        free(buf);
-        assert_int_equal(objstore_read_file(s, "app.db", &fi, (size_t)fi.size - 1, &buf, &len, &e),
-                         OBJ_ERR_TOO_LARGE);
-        assert_null(buf);
-        /* header range */
-        uint8_t hdr[100];
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, 0, 100, hdr, &e), OBJ_OK);
-        assert_memory_equal(hdr, v, 100);
-        /* a middle range: the page index as located by the manifest */
         json_t *pi = json_object_get(f, "page_index");
-        uint64_t off = (uint64_t)json_integer_value(json_object_get(pi, "offset"));
-        size_t il = (size_t)json_integer_value(json_object_get(pi, "varint_bytes"));
-        uint8_t *idx = malloc(il);
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, off, il, idx, &e), OBJ_OK);
-        assert_memory_equal(idx, v + off, il);
-        free(idx);
-        /* past the end: truncated */
-        uint8_t big[64];
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size - 10, 64, big, &e), OBJ_ERR_INVALID);
-        assert_non_null(strstr(e.msg, "truncated"));
-        /* tail */
-        size_t got;
-        assert_int_equal(objstore_read_tail(s, "app.db", &fi, 64, big, &got, &e), OBJ_OK);
-        assert_int_equal(got, 64);
-        assert_memory_equal(big, v + vlen - 64, 64);
-        uint8_t *all = malloc(vlen + 100);
-        assert_int_equal(objstore_read_tail(s, "app.db", &fi, vlen + 100, all, &got, &e), OBJ_OK);
-        assert_int_equal(got, vlen);
-        assert_memory_equal(all, v, vlen);
-        free(all);
-        /* a listing size that disagrees is caught */
-        ltx_fileinfo wrong = fi;
-        wrong.size = fi.size + 1;
-        assert_int_equal(objstore_read_tail(s, "app.db", &wrong, 64, big, &got, &e), OBJ_ERR_INVALID);
+        tl_check_reads(s, "app.db", &fi, json_string_value(json_object_get(f, "sha256")),
+                       (uint64_t)json_integer_value(json_object_get(pi, "offset")),
+                       (size_t)json_integer_value(json_object_get(pi, "varint_bytes")), v, vlen);
         free(v);
     }
     /* missing file */
@@ -584,43 +520,10 @@ static void test_stats(void **state) {
     rm_rf(p);
 }
 
-struct thr {
-    objstore *s;
-    int failures;
-};
-
-static void *reader(void *arg) {
-    struct thr *t = arg;
-    obj_error e;
-    for (int i = 0; i < 200; i++) {
-        ltx_fileinfo *fi;
-        size_t n;
-        if (objstore_list_level(t->s, "app.db", i % 3, 0, &fi, &n, &e) != OBJ_OK || n == 0) {
-            t->failures++;
-            continue;
-        }
-        uint8_t hdr[100];
-        if (objstore_read_range(t->s, "app.db", &fi[n - 1], 0, 100, hdr, &e) != OBJ_OK ||
-            memcmp(hdr, "LTX1", 4) != 0)
-            t->failures++;
-        free(fi);
-    }
-    return NULL;
-}
-
 static void test_threads(void **state) {
     (void)state;
     objstore *s = open_root();
-    pthread_t th[4];
-    struct thr t[4];
-    for (int i = 0; i < 4; i++) {
-        t[i] = (struct thr){s, 0};
-        pthread_create(&th[i], NULL, reader, &t[i]);
-    }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(t[i].failures, 0);
-    }
+    tl_store_readers(s, "app.db", 200);
     objstore_stats st;
     objstore_get_stats(s, &st);
     assert_int_equal(st.lists, 800);

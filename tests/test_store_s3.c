@@ -23,34 +23,14 @@
 #include <cmocka.h>
 
 #include "objstore.h"
+#include "testlib.h"
 
 static const char *vectors, *bucket, *fault;
 static json_t *manifest, *chain;
 static long big_count;
 static char url[512];
 
-static void die(const char *m) {
-    fprintf(stderr, "setup: %s\n", m);
-    exit(1);
-}
-
 static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
-
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static double now_s(void) {
     struct timespec ts;
@@ -65,20 +45,20 @@ static int setup_all(void **state) {
     fault = getenv("STORE_FAULT_ENDPOINT");
     const char *bc = getenv("STORE_BIG_COUNT");
     if (!vectors || !bucket || !fault || !bc || !getenv("AWS_ENDPOINT_URL_S3"))
-        die("run me from tests/test_store_s3.py (env not set)");
+        tl_die("run me from tests/test_store_s3.py (env not set)");
     big_count = atol(bc);
     snprintf(url, sizeof url, "s3://%s/replicas", bucket);
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/manifest.json", vectors);
     json_error_t je;
     manifest = json_load_file(p, 0, &je);
-    if (!manifest) die(je.text);
+    if (!manifest) tl_die(je.text);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(manifest, "chains"), i, c) {
         if (!strcmp(json_string_value(json_object_get(c, "name")), "main-4096")) chain = c;
     }
-    if (!chain) die("main-4096 missing");
+    if (!chain) tl_die("main-4096 missing");
     return 0;
 }
 
@@ -281,54 +261,18 @@ static void test_reads(void **state) {
         char src[PATH_MAX];
         snprintf(src, sizeof src, "%s/%s", vectors, json_string_value(json_object_get(f, "s3_copy_path")));
         size_t vlen;
-        uint8_t *v = slurp(src, &vlen);
+        uint8_t *v = tl_read_file(src, &vlen);
         assert_non_null(v);
         ltx_fileinfo fi = info_of(f);
-        uint8_t *buf;
-        size_t len;
-        assert_int_equal(objstore_read_file(s, "app.db", &fi, 1 << 20, &buf, &len, &e), OBJ_OK);
-        assert_int_equal(len, fi.size);
-        uint8_t d[32];
-        SHA256(buf, len, d);
-        char hex[65];
-        for (int k = 0; k < 32; k++) sprintf(hex + 2 * k, "%02x", d[k]);
-        assert_string_equal(hex, json_string_value(json_object_get(f, "sha256")));
-        free(buf);
-        assert_int_equal(objstore_read_file(s, "app.db", &fi, (size_t)fi.size - 1, &buf, &len, &e),
-                         OBJ_ERR_TOO_LARGE);
-        uint8_t hdr[100];
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, 0, 100, hdr, &e), OBJ_OK);
-        assert_memory_equal(hdr, v, 100);
         json_t *pi = json_object_get(f, "page_index");
-        uint64_t off = (uint64_t)json_integer_value(json_object_get(pi, "offset"));
-        size_t il = (size_t)json_integer_value(json_object_get(pi, "varint_bytes"));
-        uint8_t *idx = malloc(il);
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, off, il, idx, &e), OBJ_OK);
-        assert_memory_equal(idx, v + off, il);
-        free(idx);
-        uint8_t t[64];
-        size_t got;
-        assert_int_equal(objstore_read_tail(s, "app.db", &fi, 64, t, &got, &e), OBJ_OK);
-        assert_int_equal(got, 64);
-        assert_memory_equal(t, v + vlen - 64, 64);
-        uint8_t *whole = malloc(vlen + 500);
-        assert_int_equal(objstore_read_tail(s, "app.db", &fi, vlen + 500, whole, &got, &e), OBJ_OK);
-        assert_int_equal(got, vlen);
-        assert_memory_equal(whole, v, vlen);
-        free(whole);
-        /* past the end: the server clips the range -> truncated */
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size - 10, 64, t, &e), OBJ_ERR_INVALID);
-        assert_non_null(strstr(e.msg, "truncated"));
-        assert_int_equal(objstore_read_range(s, "app.db", &fi, fi.size + 10, 64, t, &e), OBJ_ERR_INVALID);
+        tl_check_reads(s, "app.db", &fi, json_string_value(json_object_get(f, "sha256")),
+                       (uint64_t)json_integer_value(json_object_get(pi, "offset")),
+                       (size_t)json_integer_value(json_object_get(pi, "varint_bytes")), v, vlen);
         /* the writer's timestamp (HEAD; the fixture was uploaded with the
          * litestream-timestamp metadata taken from the LTX header) */
         int64_t ts = 0;
         assert_int_equal(objstore_file_timestamp(s, "app.db", &fi, &ts, &e), OBJ_OK);
         assert_int_equal(ts, json_integer_value(json_object_get(json_object_get(f, "header"), "timestamp_ms")));
-        /* listing size disagreeing with the object */
-        ltx_fileinfo wrong = fi;
-        wrong.size++;
-        assert_int_equal(objstore_read_tail(s, "app.db", &wrong, 64, t, &got, &e), OBJ_ERR_INVALID);
         free(v);
     }
     /* a key that needs encoding ('&') */
@@ -592,47 +536,10 @@ static void test_url_forms(void **state) {
     objstore_close(s);
 }
 
-struct thr {
-    objstore *s;
-    int failures;
-};
-
-static void *reader(void *arg) {
-    struct thr *t = arg;
-    obj_error e;
-    for (int i = 0; i < 25; i++) {
-        ltx_fileinfo *fi;
-        size_t n;
-        if (objstore_list_level(t->s, "app.db", i % 3, 0, &fi, &n, &e) != OBJ_OK || n == 0) {
-            t->failures++;
-            continue;
-        }
-        uint8_t hdr[100];
-        if (objstore_read_range(t->s, "app.db", &fi[n - 1], 0, 100, hdr, &e) != OBJ_OK ||
-            memcmp(hdr, "LTX1", 4) != 0)
-            t->failures++;
-        free(fi);
-    }
-    return NULL;
-}
-
-static void run_threads(objstore *s) {
-    pthread_t th[4];
-    struct thr t[4];
-    for (int i = 0; i < 4; i++) {
-        t[i] = (struct thr){s, 0};
-        pthread_create(&th[i], NULL, reader, &t[i]);
-    }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(t[i].failures, 0);
-    }
-}
-
 static void test_threads(void **state) {
     (void)state;
     objstore *s = open_s3(url, NULL);
-    run_threads(s);
+    tl_store_readers(s, "app.db", 25);
     objstore_stats st;
     objstore_get_stats(s, &st);
     assert_int_equal(st.lists, 100);
@@ -659,7 +566,7 @@ static void test_keepalive(void **state) {
     objstore_get_stats(s, &st);
     printf("keep-alive: 50 sequential requests over %llu connection(s)\n", (unsigned long long)st.connects);
     assert_true(st.connects >= 1 && st.connects <= 2);
-    run_threads(s);
+    tl_store_readers(s, "app.db", 25);
     objstore_stats st2;
     objstore_get_stats(s, &st2);
     printf("keep-alive: 200 requests from 4 threads over %llu more connection(s)\n",

@@ -18,26 +18,12 @@
 #include <openssl/sha.h>
 
 #include "writer_core.h"
+#include "testlib.h"
 
 static json_t *g_manifest;
 static char g_vec[1024];
 
-static uint8_t *slurp(const char *rel, size_t *len) {
-    char path[2048];
-    snprintf(path, sizeof path, "%s/%s", g_vec, rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
+static uint8_t *slurp(const char *rel, size_t *len) { return tl_read_rel(g_vec, rel, len); }
 
 static uint64_t hex(json_t *o, const char *key) {
     const char *s = json_string_value(json_object_get(o, key));
@@ -105,11 +91,8 @@ static void check_header(const ltx_header *h, json_t *mh) {
 }
 
 static const char *sha256_hex(const uint8_t *b, size_t n) {
-    static char hexs[2 * SHA256_DIGEST_LENGTH + 1];
-    uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256(b, n, md);
-    for (int k = 0; k < SHA256_DIGEST_LENGTH; k++)
-        snprintf(hexs + 2 * k, 3, "%02x", md[k]);
+    static char hexs[65];
+    tl_sha256_hex(b, n, hexs);
     return hexs;
 }
 
