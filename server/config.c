@@ -82,6 +82,9 @@ void config_usage(FILE *o)
           "Server:\n"
           "  --listen HOST:PORT     listen address (default 127.0.0.1:7070)\n"
           "  --threads N            HTTP worker threads (default 2 x cores)\n"
+          "  --io-threads N         threads for requests that read the object store\n"
+          "                         (page misses, batches, /file, ?time=); cached pages\n"
+          "                         are answered by the HTTP threads (default 32)\n"
           "  --max-connections N    HTTP connections at once, long-polls included; at\n"
           "                         most 3/4 of them wait in /changes long-polls\n"
           "                         (default: open-file limit - 128, at most 65536)\n"
@@ -219,7 +222,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
         return 0;
     }
     if (!strcmp(name, "threads") || !strcmp(name, "max-historical") || !strcmp(name, "poll-threads") ||
-        !strcmp(name, "max-historical-total")) {
+        !strcmp(name, "max-historical-total") || !strcmp(name, "io-threads")) {
         NEED();
         char *end;
         long n = strtol(v, &end, 10);
@@ -233,6 +236,8 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
             c->poll_threads = n > 64 ? 64 : (int)n;
         else if (!strcmp(name, "max-historical-total"))
             c->max_historical_total = (int)n;
+        else if (!strcmp(name, "io-threads"))
+            c->io_threads = (int)n;
         else
             c->max_historical = (int)n;
         return 0;
@@ -326,7 +331,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
 #undef NEED
 }
 
-static const char *env_flags[] = {"replica", "db", "listen", "threads", "max-connections", "cache-size", "poll-interval", "l1-interval",
+static const char *env_flags[] = {"replica", "db", "listen", "threads", "io-threads", "max-connections", "cache-size", "poll-interval", "l1-interval",
                                   "version-window", "rescan-interval", "max-historical", "max-historical-total", "historical-idle",
                                   "max-l0-size", "poll-threads", "read-token", "admin-token", "s3-endpoint", "s3-region",
                                   "s3-path-style", "log-level", NULL};
@@ -347,6 +352,7 @@ int config_load(srv_config *c, int argc, char **argv, FILE *err)
     c->rescan_ms = 30000;
     c->max_historical = 4;
     c->max_historical_total = 16;
+    c->io_threads = 32;
     c->poll_threads = cores > 1 ? (cores < 4 ? (int)cores : 4) : 1;
     c->historical_idle_ms = 300000;
     c->max_l0_bytes = (size_t)64 << 20;

@@ -1318,6 +1318,56 @@ int ltxdb_page(ltxdb *d, const db_snap *snap, uint32_t pgno, pc_entry **e, db_er
     return -1;
 }
 
+int ltxdb_try_page(ltxdb *d, uint64_t txid, uint32_t pgno, db_snap *snap, pc_entry **e)
+{
+    return ltxdb_try_pages(d, txid, &pgno, 1, snap, e);
+}
+
+int ltxdb_try_pages(ltxdb *d, uint64_t txid, const uint32_t *pgnos, size_t n, db_snap *snap, pc_entry **out)
+{
+    memset(out, 0, n * sizeof *out);
+    pthread_rwlock_rdlock(&d->lock);
+    const vindex *x = NULL;
+    const vrec *rec = NULL;
+    if (d->live) {
+        if (txid == 0) {
+            rec = vindex_current(d->live);
+        } else {
+            vrec *lr = vindex_find(d->live, txid);
+            if (lr)
+                __atomic_store_n(&lr->used_ms, mono_ms(), __ATOMIC_RELAXED);
+            rec = lr;
+        }
+        x = rec ? d->live : NULL;
+        if (!rec && txid) {
+            hist_ix *h = hist_find_locked(d, txid);
+            if (h) {
+                x = &h->ix;
+                rec = vindex_current(&h->ix);
+            }
+        }
+    }
+    int ok = rec != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        vpage vp;
+        ok = pgnos[i] >= 1 && pgnos[i] <= rec->commit && vindex_lookup(x, rec->txid, pgnos[i], &vp) == VX_OK;
+        if (ok && vp.file) {
+            pc_key k = {d->uid, vp.file->min_txid, vp.file->max_txid, (uint32_t)vp.file->level, pgnos[i]};
+            out[i] = pcache_lookup(d->srv->cache, &k);
+            ok = out[i] != NULL;
+        }
+    }
+    if (ok)
+        snap_of(rec, snap);
+    pthread_rwlock_unlock(&d->lock);
+    if (!ok)
+        for (size_t i = 0; i < n; i++) {
+            pcache_release(out[i]);
+            out[i] = NULL;
+        }
+    return ok;
+}
+
 /* ---- batched page reads -------------------------------------------------- */
 
 #define RUN_MAX_GAP (64 * 1024)

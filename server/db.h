@@ -45,6 +45,17 @@ int ltxdb_resolve_time(ltxdb *d, int64_t time_ms, db_snap *out, db_err *err);
  * or NULL for a page of zeros. 404 beyond commit, 502 store failure. */
 int ltxdb_page(ltxdb *d, const db_snap *snap, uint32_t pgno, pc_entry **e, db_err *err);
 
+/* Without any I/O or waiting: 1 when page pgno at txid (0 = latest) is
+ * answerable from memory (the TXID is indexed, pgno is within it and the
+ * page is cached or reads as zeros): *snap filled, *e = the cache entry
+ * (caller releases) or NULL for zeros. 0 otherwise (ask ltxdb_resolve and
+ * ltxdb_page, which may read the object store). */
+int ltxdb_try_page(ltxdb *d, uint64_t txid, uint32_t pgno, db_snap *snap, pc_entry **e);
+/* The same for several pages of one snapshot: 1 when every page is in
+ * memory (out[i] = entry or NULL for zeros; caller releases), else 0 with
+ * nothing held. */
+int ltxdb_try_pages(ltxdb *d, uint64_t txid, const uint32_t *pgnos, size_t n, db_snap *snap, pc_entry **out);
+
 /* Several pages of one snapshot at once (batch, /file windows): cache hits
  * first, then the misses grouped by file into runs of nearby frames, one
  * object-store range read per run. out[i] = entry (caller releases) or

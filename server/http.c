@@ -42,6 +42,14 @@ typedef struct req {
     int suspended;
     int was_waiter;            /* counted in http.pending_polls until completed */
     int64_t t0;                /* mono ms when the request line arrived */
+    /* a request run by a loader thread (it may wait for the object store) */
+    const char *url, *method;  /* as given to the handler (valid for the request) */
+    int offloaded;             /* suspended while a loader runs it */
+    int job_pending;           /* counted in http.pending_jobs */
+    enum MHD_Result job_rc;
+    struct MHD_Response *dresp; /* its answer, queued when resumed */
+    int dstatus;
+    struct req *jnext;
     ltxdb *wdb;
     uint64_t since;
     int64_t deadline;
@@ -59,6 +67,16 @@ typedef struct {
     size_t max_waiters;        /* long-polls beyond this are answered at once */
     unsigned max_conns;        /* MHD_OPTION_CONNECTION_LIMIT */
     atomic_int pending_polls;  /* long-polls suspended and not yet completed */
+    /* loaders: requests that may read the object store run here, their
+     * connection suspended, so a slow store never holds the HTTP threads
+     * that answer cached pages */
+    pthread_t *loaders;
+    int nloaders;
+    pthread_mutex_t jmu;
+    pthread_cond_t jcv;
+    req *jhead, *jtail;
+    int jstop;
+    atomic_int pending_jobs;   /* offloaded and answer not yet queued */
     int waker_stop;
     pthread_t waker;
     int waker_started;
@@ -215,6 +233,11 @@ static int status_index(int status)
     return (int)NSTATUS - 1;
 }
 
+/* Set while a loader thread runs a request: its answer is kept in the
+ * request and queued by the HTTP thread when the connection resumes
+ * (MHD_queue_response belongs to the access handler). */
+static _Thread_local req *tl_loader_req;
+
 static enum MHD_Result queue(http *h, req *r, struct MHD_Connection *c, int status, struct MHD_Response *resp)
 {
     if (!resp)
@@ -224,6 +247,13 @@ static enum MHD_Result queue(http *h, req *r, struct MHD_Connection *c, int stat
         char q[600];
         logf_(LOG_DEBUG, "request", "route=%s status=%d ms=%lld path=%s", route_names[r->route], status,
               (long long)(mono_ms() - r->t0), log_q(q, sizeof q, r->raw ? r->raw : ""));
+    }
+    if (tl_loader_req == r) {
+        if (r->dresp)
+            MHD_destroy_response(r->dresp);
+        r->dresp = resp;
+        r->dstatus = status;
+        return MHD_YES;
     }
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -365,6 +395,71 @@ static int get_txid_param(struct MHD_Connection *c, uint64_t *txid, int *bad)
     return 1;
 }
 
+static enum MHD_Result dispatch(http *h, req *r, struct MHD_Connection *c, const char *url, const char *method);
+
+/* Run this request on a loader thread: suspend the connection; the loader
+ * dispatches it again (answers are kept, see queue()) and resumes it. When
+ * loaders are stopping, run it here. */
+static enum MHD_Result offload(http *h, req *r, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->jmu);
+    if (h->jstop || h->nloaders == 0) {
+        pthread_mutex_unlock(&h->jmu);
+        req *prev = tl_loader_req;
+        tl_loader_req = r;
+        enum MHD_Result rc = dispatch(h, r, c, r->url, r->method);
+        tl_loader_req = prev;
+        struct MHD_Response *resp = r->dresp;
+        r->dresp = NULL;
+        if (rc != MHD_YES || !resp) {
+            if (resp)
+                MHD_destroy_response(resp);
+            return MHD_NO;
+        }
+        rc = MHD_queue_response(c, (unsigned)r->dstatus, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    r->offloaded = 1;
+    r->job_pending = 1;
+    atomic_fetch_add(&h->pending_jobs, 1);
+    MHD_suspend_connection(c);
+    r->jnext = NULL;
+    if (h->jtail)
+        h->jtail->jnext = r;
+    else
+        h->jhead = r;
+    h->jtail = r;
+    pthread_cond_signal(&h->jcv);
+    pthread_mutex_unlock(&h->jmu);
+    return MHD_YES;
+}
+
+static void *loader_main(void *arg)
+{
+    http *h = arg;
+    pthread_mutex_lock(&h->jmu);
+    for (;;) {
+        while (!h->jhead && !h->jstop)
+            pthread_cond_wait(&h->jcv, &h->jmu);
+        req *r = h->jhead;
+        if (!r)
+            break; /* stopping and nothing queued */
+        h->jhead = r->jnext;
+        if (!h->jhead)
+            h->jtail = NULL;
+        pthread_mutex_unlock(&h->jmu);
+        struct MHD_Connection *c = r->conn;
+        tl_loader_req = r;
+        r->job_rc = dispatch(h, r, c, r->url, r->method);
+        tl_loader_req = NULL;
+        MHD_resume_connection(c);
+        pthread_mutex_lock(&h->jmu);
+    }
+    pthread_mutex_unlock(&h->jmu);
+    return NULL;
+}
+
 static enum MHD_Result route_page(http *h, req *r, struct MHD_Connection *c, ltxdb *d, const char *pgs)
 {
     uint32_t pgno;
@@ -377,18 +472,29 @@ static enum MHD_Result route_page(http *h, req *r, struct MHD_Connection *c, ltx
         return send_error(h, r, c, 400, LTXW_E_BAD_TXID, "txid must be 1-16 hex digits, not zero");
     db_snap s;
     db_err e = {0};
-    if (ltxdb_resolve(d, txid, &s, &e))
-        return send_dberr(h, r, c, &e);
     char etag[64];
-    snprintf(etag, sizeof etag, "\"%016" PRIx64 "-p%u\"", s.txid, pgno);
-    if (pgno > s.commit)
-        return send_error(h, r, c, 404, LTXW_E_PAGE_RANGE, "page %u is beyond the database size (%u pages)",
-                          pgno, s.commit);
-    if (not_modified(c, etag))
-        return send_304(h, r, c, &s, pinned, etag);
     pc_entry *pe = NULL;
-    if (ltxdb_page(d, &s, pgno, &pe, &e))
-        return send_dberr(h, r, c, &e);
+    if (ltxdb_try_page(d, txid, pgno, &s, &pe)) {
+        /* cached (or zeros): answered here, no waiting */
+        snprintf(etag, sizeof etag, "\"%016" PRIx64 "-p%u\"", s.txid, pgno);
+        if (not_modified(c, etag)) {
+            pcache_release(pe);
+            return send_304(h, r, c, &s, pinned, etag);
+        }
+    } else {
+        if (tl_loader_req != r)
+            return offload(h, r, c);
+        if (ltxdb_resolve(d, txid, &s, &e))
+            return send_dberr(h, r, c, &e);
+        snprintf(etag, sizeof etag, "\"%016" PRIx64 "-p%u\"", s.txid, pgno);
+        if (pgno > s.commit)
+            return send_error(h, r, c, 404, LTXW_E_PAGE_RANGE, "page %u is beyond the database size (%u pages)",
+                              pgno, s.commit);
+        if (not_modified(c, etag))
+            return send_304(h, r, c, &s, pinned, etag);
+        if (ltxdb_page(d, &s, pgno, &pe, &e))
+            return send_dberr(h, r, c, &e);
+    }
     struct MHD_Response *resp;
     if (pe)
         resp = MHD_create_response_from_buffer_with_free_callback_cls(pcache_size(pe), (void *)pcache_data(pe),
@@ -440,7 +546,21 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
     }
     db_snap s;
     db_err e = {0};
-    if (ltxdb_resolve(d, txid, &s, &e)) {
+    batch_body *bb = malloc(sizeof *bb + n * sizeof bb->ents[0]);
+    if (!bb) {
+        free(pages);
+        return send_error(h, r, c, 500, LTXW_E_INTERNAL, "out of memory");
+    }
+    bb->n = n;
+    /* every page in memory: answered here; else on a loader thread */
+    int have = ltxdb_try_pages(d, txid, pages, n, &s, bb->ents);
+    if (!have && tl_loader_req != r) {
+        free(bb);
+        free(pages);
+        return offload(h, r, c);
+    }
+    if (!have && ltxdb_resolve(d, txid, &s, &e)) {
+        free(bb);
         free(pages);
         return send_dberr(h, r, c, &e);
     }
@@ -448,6 +568,7 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
         if (pages[i] > s.commit) {
             uint32_t p = pages[i];
             free(pages);
+            batch_free(bb);
             return send_error(h, r, c, 404, LTXW_E_PAGE_RANGE, "page %u is beyond the database size (%u pages)",
                               p, s.commit);
         }
@@ -459,21 +580,19 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
              dg[3], dg[4], dg[5], dg[6], dg[7]);
     if (not_modified(c, etag)) {
         free(pages);
+        batch_free(bb);
         return send_304(h, r, c, &s, pinned, etag);
     }
     /* The answer points at the cache entries (held until it is sent; zeros
      * for pages that read as zeros): no copy of the pages, no buffer of
      * n pages per request. */
-    batch_body *bb = malloc(sizeof *bb + n * sizeof bb->ents[0]);
     struct MHD_IoVec *iov = malloc(n * sizeof *iov);
-    if (!bb || !iov) {
-        free(bb);
-        free(iov);
+    if (!iov) {
         free(pages);
+        batch_free(bb);
         return send_error(h, r, c, 500, LTXW_E_INTERNAL, "out of memory");
     }
-    bb->n = n;
-    if (ltxdb_pages(d, &s, pages, n, bb->ents, &e)) {
+    if (!have && ltxdb_pages(d, &s, pages, n, bb->ents, &e)) {
         free(bb);
         free(iov);
         free(pages);
@@ -1277,6 +1396,13 @@ static enum MHD_Result dispatch(http *h, req *r, struct MHD_Connection *c, const
     ltxdb *d = srv_find_db(s, seg[0]);
     if (!d)
         return send_error(h, r, c, 404, LTXW_E_NO_SUCH_DB, "no database named \"%.200s\"", seg[0]);
+    /* routes that may wait for the object store run on a loader thread
+     * (pages and batches: only misses, see route_page, route_batch) */
+    if (tl_loader_req != r &&
+        (r->route == R_FILE ||
+         (r->route == R_DB && (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, LTXW_Q_TIME) ||
+                               MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, LTXW_Q_TXID)))))
+        return offload(h, r, c);
     switch (r->route) {
     case R_DB: return route_db(h, r, c, d);
     case R_BATCH: return route_batch(h, r, c, d);
@@ -1307,6 +1433,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
      * queued on the first call: answer on the second. */
     if (r->calls++ == 0)
         return MHD_YES;
+    if (r->offloaded) {
+        /* resumed after a loader ran it: queue its answer */
+        r->offloaded = 0;
+        struct MHD_Response *resp = r->dresp;
+        r->dresp = NULL;
+        if (r->job_pending) {
+            r->job_pending = 0;
+            atomic_fetch_sub(&h->pending_jobs, 1);
+        }
+        if (r->job_rc != MHD_YES || !resp) {
+            if (resp)
+                MHD_destroy_response(resp);
+            return MHD_NO;
+        }
+        enum MHD_Result rc = MHD_queue_response(c, (unsigned)r->dstatus, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    r->url = url;
+    r->method = method;
+    r->conn = c;
     if (r->suspended) {
         r->suspended = 0;
         return dispatch(h, r, c, url, method);
@@ -1349,6 +1496,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     }
     if (r->was_waiter)
         atomic_fetch_sub(&h->pending_polls, 1);
+    if (r->dresp)
+        MHD_destroy_response(r->dresp);
+    if (r->job_pending)
+        atomic_fetch_sub(&h->pending_jobs, 1);
     free(r->raw);
     free(r);
     *con_cls = NULL;
@@ -1401,6 +1552,8 @@ int http_start(srv *s)
     h->s = s;
     pthread_mutex_init(&h->wmu, NULL);
     pthread_cond_init(&h->wcv, NULL);
+    pthread_mutex_init(&h->jmu, NULL);
+    pthread_cond_init(&h->jcv, NULL);
     h->waiters.wnext = h->waiters.wprev = &h->waiters;
     if (s->cfg.read_token && *s->cfg.read_token) {
         h->has_read = 1;
@@ -1428,6 +1581,8 @@ int http_start(srv *s)
               gai_strerror(gr));
         pthread_mutex_destroy(&h->wmu);
         pthread_cond_destroy(&h->wcv);
+        pthread_mutex_destroy(&h->jmu);
+        pthread_cond_destroy(&h->jcv);
         free(h);
         return -1;
     }
@@ -1440,6 +1595,13 @@ int http_start(srv *s)
     s->on_new_txid = on_new_txid;
     if (pthread_create(&h->waker, NULL, waker_main, h) == 0)
         h->waker_started = 1;
+    int nl = s->cfg.io_threads > 0 ? s->cfg.io_threads : 32;
+    h->loaders = calloc((size_t)nl, sizeof *h->loaders);
+    for (int i = 0; h->loaders && i < nl; i++) {
+        if (pthread_create(&h->loaders[i], NULL, loader_main, h) != 0)
+            break;
+        h->nloaders++;
+    }
     h->d = MHD_start_daemon(flags, (uint16_t)s->cfg.listen_port, NULL, NULL, handler, h,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -1457,8 +1619,8 @@ int http_start(srv *s)
         http_stop(s);
         return -1;
     }
-    logf_(LOG_INFO, "listening", "addr=\"%s:%d\" threads=%d max_connections=%u max_long_polls=%zu",
-          s->cfg.listen_host, s->cfg.listen_port, s->cfg.threads, h->max_conns, h->max_waiters);
+    logf_(LOG_INFO, "listening", "addr=\"%s:%d\" threads=%d io_threads=%d max_connections=%u max_long_polls=%zu",
+          s->cfg.listen_host, s->cfg.listen_port, s->cfg.threads, h->nloaders, h->max_conns, h->max_waiters);
     return 0;
 }
 
@@ -1477,9 +1639,19 @@ void http_stop(srv *s)
     pthread_mutex_unlock(&h->wmu);
     if (h->waker_started)
         pthread_join(h->waker, NULL);
-    /* let the resumed long-polls send their answers before the daemon
-     * closes the connections (at most 2 s) */
-    for (int i = 0; i < 400 && atomic_load(&h->pending_polls) > 0; i++) {
+    /* loaders finish what is queued (later requests run in place) */
+    pthread_mutex_lock(&h->jmu);
+    h->jstop = 1;
+    pthread_cond_broadcast(&h->jcv);
+    pthread_mutex_unlock(&h->jmu);
+    for (int i = 0; i < h->nloaders; i++)
+        pthread_join(h->loaders[i], NULL);
+    free(h->loaders);
+    h->loaders = NULL;
+    h->nloaders = 0;
+    /* let the resumed long-polls and loaded requests send their answers
+     * before the daemon closes the connections (at most 2 s) */
+    for (int i = 0; i < 400 && (atomic_load(&h->pending_polls) > 0 || atomic_load(&h->pending_jobs) > 0); i++) {
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -1487,6 +1659,8 @@ void http_stop(srv *s)
         MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->wmu);
     pthread_cond_destroy(&h->wcv);
+    pthread_mutex_destroy(&h->jmu);
+    pthread_cond_destroy(&h->jcv);
     free(h);
     s->http = NULL;
 }

@@ -19,6 +19,7 @@ typedef struct {
     int listen_port;
     int threads;
     int max_connections;      /* HTTP connections at once; 0 = from RLIMIT_NOFILE */
+    int io_threads;           /* loader threads for requests that read the store */
     size_t cache_size;
     int64_t poll_ms;
     int64_t l1_interval_ms;   /* level stats / L1+ check */

@@ -5,6 +5,7 @@ import http.server
 import os
 import sys
 import threading
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -22,6 +23,7 @@ class FakeS3(http.server.ThreadingHTTPServer):
         self.vanished = []
         self.gets = []
         self.lists = []
+        self.delay = 0.0         # seconds every ranged GET waits (a slow store)
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", H.free_port()), S3Handler)
 
@@ -75,6 +77,8 @@ class S3Handler(http.server.BaseHTTPRequestHandler):
         with open(path, "rb") as f:
             data = f.read()
         rng = self.headers.get("Range")
+        if rng and srv.delay:
+            time.sleep(srv.delay)
         if rng and rng.startswith("bytes="):
             a, b = rng[6:].split("-", 1)
             if a == "":

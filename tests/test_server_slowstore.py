@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A slow object store must not stall cached reads. Requests that have to
+read the store (page misses, batches with misses, /file, ?time=) run on
+loader threads (--io-threads) with their connection suspended; the HTTP
+threads answer cached pages meanwhile. With --threads 2 and a store whose
+ranged GETs take 2 s, 8 cold requests are in flight while a cached page is
+asked for: it must come back at once (before: after the cold requests, as
+every HTTP thread waited on the store). The cold requests then return
+exactly the manifest's bytes."""
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_server_common import H, Server, chain, curl  # noqa: E402
+from test_server_fakes3 import BUCKET, FakeS3  # noqa: E402
+
+ck = H.Checker("test_server_slowstore")
+tmp = tempfile.mkdtemp(prefix="ltxpaged-slow-")
+fake = srv = None
+main = chain("main-4096")
+latest = main["states"][-1]
+try:
+    root = os.path.join(tmp, "bucket")
+    shutil.copytree(H.vec("block/main-4096/replica-s3"), root)
+    fake = FakeS3(root)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    srv = Server(["--db", f"s.db=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{fake.server_address[1]}",
+                  "--s3-path-style", "--s3-region", "us-east-1", "--threads", "2", "--cache-size", "1M"], env=env)
+    ck.ok(srv.wait_ready(20), "ready")
+    st, _, whole = curl(f"{srv.base}/s.db/file")
+    ck.eq((st, H.sha256_bytes(whole)), (200, latest["sha256"]), "latest bytes (reference for the pages)")
+    # a second server starts with an empty cache for the slow part
+    ck.eq(srv.stop(), 0, "clean exit")
+    srv = Server(["--db", f"s.db=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{fake.server_address[1]}",
+                  "--s3-path-style", "--s3-region", "us-east-1", "--threads", "2", "--cache-size", "1M"], env=env)
+    ck.ok(srv.wait_ready(20), "ready (cold)")
+    st, _, p1 = curl(f"{srv.base}/s.db/pages/1")
+    ck.eq((st, p1), (200, whole[:4096]), "page 1 cached")
+    fake.delay = 2.0
+    results = {}
+
+    def get(key, path):
+        results[key] = curl(f"{srv.base}{path}")
+
+    cold = {f"p{p}": f"/s.db/pages/{p}" for p in (3, 9, 17, 30, 45, 60)}
+    cold["batch"] = "/s.db/pages?n=70-77"
+    cold["file"] = "/s.db/file?txid=7"
+    ths = [threading.Thread(target=get, args=(k, v)) for k, v in cold.items()]
+    for t in ths:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.time()
+    st, _, b = curl(f"{srv.base}/s.db/pages/1")
+    dt = time.time() - t0
+    print(f"cached page during {len(cold)} slow requests: {st} in {dt:.3f}s")
+    ck.eq((st, b), (200, p1), "cached page answered")
+    ck.ok(dt < 1.0, f"cached page not held up by the slow store ({dt:.2f}s)")
+    for t in ths:
+        t.join(60)
+    fake.delay = 0
+    for p in (3, 9, 17, 30, 45, 60):
+        st, _, b = results.get(f"p{p}", (0, {}, b""))
+        ck.eq((st, b), (200, whole[(p - 1) * 4096:p * 4096]), f"cold page {p}")
+    st, _, b = results.get("batch", (0, {}, b""))
+    ck.eq((st, b), (200, whole[69 * 4096:77 * 4096]), "cold batch 70-77")
+    st, _, b = results.get("file", (0, {}, b""))
+    ck.eq((st, H.sha256_bytes(b)), (200, main["states"][6]["sha256"]), "cold /file at TXID 7")
+    ck.eq(srv.stop(), 0, "clean exit (cold)")
+    srv = None
+finally:
+    if srv:
+        out = srv.output()
+        srv.stop()
+        print(out[-3000:])
+    if fake:
+        fake.shutdown()
+        fake.server_close()
+    shutil.rmtree(tmp, ignore_errors=True)
+ck.done()
