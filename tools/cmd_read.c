@@ -466,17 +466,42 @@ typedef struct {
     json_t *cur_errors, *cur_warnings; /* arrays of the target being checked */
 } vstate;
 
-static void vproblem(vstate *v, int is_error, const char *fmt, ...) {
+static void vvproblem(vstate *v, int is_error, const char *fmt, va_list ap) {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (is_error) v->errors++;
     else v->warnings++;
     json_t *arr = is_error ? v->cur_errors : v->cur_warnings;
     if (arr) json_array_append_new(arr, json_string(msg));
     if (!v->as_json) printf("%s: %s\n", is_error ? "error" : "warning", msg);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void vproblem(vstate *v, int is_error, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vvproblem(v, is_error, fmt, ap);
+    va_end(ap);
+}
+
+/* A target that could not be checked at all: {"path", "kind" (unless NULL),
+ * "ok": false, "errors": [message]}. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static void vfailed_target(vstate *v, json_t *targets, const char *path, const char *kind, const char *fmt, ...) {
+    json_t *t = kind ? json_pack("{s:s, s:s, s:b}", "path", path, "kind", kind, "ok", 0)
+                     : json_pack("{s:s, s:b}", "path", path, "ok", 0);
+    v->cur_errors = json_array();
+    va_list ap;
+    va_start(ap, fmt);
+    vvproblem(v, 1, fmt, ap);
+    va_end(ap);
+    json_object_set_new(t, "errors", v->cur_errors);
+    json_array_append_new(targets, t);
+    v->cur_errors = NULL;
 }
 
 /* Verify one LTX file held in memory. Returns 0 if fine. */
@@ -700,24 +725,14 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t buff
     obj_error oe;
     objstore *s = objstore_open(url, NULL, &oe);
     if (!s) {
-        json_t *t = json_pack("{s:s, s:s, s:b}", "path", url, "kind", "replica", "ok", 0);
-        v->cur_errors = json_array();
-        vproblem(v, 1, "%s: %s", url, oe.msg);
-        json_object_set_new(t, "errors", v->cur_errors);
-        json_array_append_new(targets, t);
-        v->cur_errors = NULL;
+        vfailed_target(v, targets, url, "replica", "%s: %s", url, oe.msg);
         return -1;
     }
     int rc = 0;
     ltx_fileinfo *files = NULL;
     size_t n = 0;
     if (objstore_list_all(s, "", &files, &n, &oe) != OBJ_OK) {
-        json_t *t = json_pack("{s:s, s:s, s:b}", "path", url, "kind", "replica", "ok", 0);
-        v->cur_errors = json_array();
-        vproblem(v, 1, "%s: cannot list: %s", url, oe.msg);
-        json_object_set_new(t, "errors", v->cur_errors);
-        json_array_append_new(targets, t);
-        v->cur_errors = NULL;
+        vfailed_target(v, targets, url, "replica", "%s: cannot list: %s", url, oe.msg);
         objstore_close(s);
         return -1;
     }
@@ -738,12 +753,7 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t buff
             files = NULL;
             n = 0;
             if (objstore_list_all(s, names[i], &files, &n, &oe) != OBJ_OK) {
-                json_t *t = json_pack("{s:s, s:s, s:b}", "path", label, "kind", "replica", "ok", 0);
-                v->cur_errors = json_array();
-                vproblem(v, 1, "%s: cannot list: %s", label, oe.msg);
-                json_object_set_new(t, "errors", v->cur_errors);
-                json_array_append_new(targets, t);
-                v->cur_errors = NULL;
+                vfailed_target(v, targets, label, "replica", "%s: cannot list: %s", label, oe.msg);
                 rc = -1;
                 continue;
             }
@@ -753,17 +763,13 @@ static int verify_store(vstate *v, const char *url, json_t *targets, size_t buff
         objstore_free_names(names, nn);
     } else {
         objstore_free_names(names, nn);
-        json_t *t = json_pack("{s:s, s:s, s:b}", "path", url, "kind", "replica", "ok", 0);
-        v->cur_errors = json_array();
         obj_error fe;
         if (objstore_check_folder(s, "", &fe) != OBJ_OK) /* a typo reads as "does not exist" */
-            vproblem(v, 1, "%s: no LTX files found: %s", url, fe.msg);
+            vfailed_target(v, targets, url, "replica", "%s: no LTX files found: %s", url, fe.msg);
         else
-            vproblem(v, 1, "%s: no LTX files found (expected %s)", url,
-                     objstore_is_s3(s) ? "<prefix>/<level %04x>/<min>-<max>.ltx" : "<dir>/ltx/<level>/<min>-<max>.ltx");
-        json_object_set_new(t, "errors", v->cur_errors);
-        json_array_append_new(targets, t);
-        v->cur_errors = NULL;
+            vfailed_target(v, targets, url, "replica", "%s: no LTX files found (expected %s)", url,
+                           objstore_is_s3(s) ? "<prefix>/<level %04x>/<min>-<max>.ltx"
+                                             : "<dir>/ltx/<level>/<min>-<max>.ltx");
         rc = -1;
     }
     objstore_close(s);
@@ -800,12 +806,7 @@ int cmd_verify(int argc, char **argv) {
         if (!is_url && stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
             if (verify_local_file(&v, p, targets) != 0) rc = 1;
         } else if (!is_url && stat(p, &sb) != 0) {
-            json_t *t = json_pack("{s:s, s:b}", "path", p, "ok", 0);
-            v.cur_errors = json_array();
-            vproblem(&v, 1, "%s: %s", p, strerror(errno));
-            json_object_set_new(t, "errors", v.cur_errors);
-            json_array_append_new(targets, t);
-            v.cur_errors = NULL;
+            vfailed_target(&v, targets, p, NULL, "%s: %s", p, strerror(errno));
             rc = 1;
         } else {
             if (verify_store(&v, p, targets, buffer_limit) != 0) rc = 1;
