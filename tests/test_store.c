@@ -84,15 +84,7 @@ static int setup_all(void **state) {
     vectors = getenv("LTX_VECTORS");
     if (!vectors) tl_die("LTX_VECTORS not set");
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/manifest.json", vectors);
-    json_error_t je;
-    manifest = json_load_file(p, 0, &je);
-    if (!manifest) tl_die(je.text);
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(manifest, "chains"), i, c) {
-        if (strcmp(json_string_value(json_object_get(c, "name")), "main-4096") == 0) chain = c;
-    }
+    chain = tl_load_chain(vectors, "main-4096", &manifest);
     if (!chain) tl_die("main-4096 chain missing from manifest");
     snprintf(tmproot, sizeof tmproot, "/tmp/ltxstore-test-XXXXXX");
     if (!mkdtemp(tmproot)) tl_die("mkdtemp");

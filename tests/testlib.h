@@ -1,6 +1,7 @@
 /* testlib.h - helpers shared by the C unit tests (header only: each test is
  * one executable, so no library to link). Include after <cmocka.h>; the
- * store part is compiled when objstore.h was included before this file. */
+ * jansson and store parts are compiled when jansson.h / objstore.h were
+ * included before this file. */
 #ifndef LTXHTTP_TESTLIB_H
 #define LTXHTTP_TESTLIB_H
 
@@ -46,6 +47,28 @@ static inline uint8_t *tl_read_rel(const char *dir, const char *rel, size_t *len
         fail_msg("cannot read %s", path);
     return b;
 }
+
+#ifdef JANSSON_H
+/* vectors/manifest.json into *manifest (caller json_decref's it) and its
+ * chain named `name`; dies when either is missing. */
+static inline json_t *tl_load_chain(const char *vectors, const char *name, json_t **manifest) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/manifest.json", vectors);
+    json_error_t je;
+    *manifest = json_load_file(p, 0, &je);
+    if (!*manifest)
+        tl_die(je.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(*manifest, "chains"), i, c) {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n && !strcmp(n, name))
+            return c;
+    }
+    tl_die("chain missing from manifest.json");
+    return NULL;
+}
+#endif
 
 /* Lower-case hex SHA-256 of n bytes. */
 static inline void tl_sha256_hex(const void *p, size_t n, char out[65]) {
