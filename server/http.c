@@ -75,6 +75,7 @@ typedef struct {
     pthread_mutex_t jmu;
     pthread_cond_t jcv;
     req *jhead, *jtail;
+    struct file_ctx *fhead, *ftail;
     int jstop;
     atomic_int pending_jobs;   /* offloaded and answer not yet queued */
     int waker_stop;
@@ -396,6 +397,7 @@ static int get_txid_param(struct MHD_Connection *c, uint64_t *txid, int *bad)
 }
 
 static enum MHD_Result dispatch(http *h, req *r, struct MHD_Connection *c, const char *url, const char *method);
+typedef struct file_ctx file_ctx;
 
 /* Run this request on a loader thread: suspend the connection; the loader
  * dispatches it again (answers are kept, see queue()) and resumes it. When
@@ -433,31 +435,6 @@ static enum MHD_Result offload(http *h, req *r, struct MHD_Connection *c)
     pthread_cond_signal(&h->jcv);
     pthread_mutex_unlock(&h->jmu);
     return MHD_YES;
-}
-
-static void *loader_main(void *arg)
-{
-    http *h = arg;
-    pthread_mutex_lock(&h->jmu);
-    for (;;) {
-        while (!h->jhead && !h->jstop)
-            pthread_cond_wait(&h->jcv, &h->jmu);
-        req *r = h->jhead;
-        if (!r)
-            break; /* stopping and nothing queued */
-        h->jhead = r->jnext;
-        if (!h->jhead)
-            h->jtail = NULL;
-        pthread_mutex_unlock(&h->jmu);
-        struct MHD_Connection *c = r->conn;
-        tl_loader_req = r;
-        r->job_rc = dispatch(h, r, c, r->url, r->method);
-        tl_loader_req = NULL;
-        MHD_resume_connection(c);
-        pthread_mutex_lock(&h->jmu);
-    }
-    pthread_mutex_unlock(&h->jmu);
-    return NULL;
 }
 
 static enum MHD_Result route_page(http *h, req *r, struct MHD_Connection *c, ltxdb *d, const char *pgs)
@@ -617,7 +594,7 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
 
 #define FILE_WINDOW_MAX 64
 
-typedef struct {
+struct file_ctx {
     ltxdb *d;
     db_snap s;
     int journal;
@@ -626,7 +603,15 @@ typedef struct {
     uint32_t win_first;        /* 0 = empty */
     uint32_t win_n;
     pc_entry *win[FILE_WINDOW_MAX];
-} file_ctx;
+    /* a window that needs the object store is read by a loader thread
+     * while the connection is suspended */
+    http *h;
+    struct MHD_Connection *conn;
+    uint32_t want;             /* first page of the window to load */
+    int lfail;                 /* the loader's read failed (msg in lerr) */
+    db_err lerr;
+    struct file_ctx *jnext;
+};
 
 static void window_drop(file_ctx *f)
 {
@@ -636,8 +621,9 @@ static void window_drop(file_ctx *f)
     f->win_n = 0;
 }
 
-/* Make pgno available: load the window starting at it. 0 ok. */
-static int window_load(file_ctx *f, uint32_t pgno, db_err *e)
+/* Make pgno available: load the window starting at it. 0 ok, -1 error;
+ * with nowait, 1 when that would read the object store (nothing held). */
+static int window_load(file_ctx *f, uint32_t pgno, db_err *e, int nowait)
 {
     window_drop(f);
     uint32_t last = (uint32_t)(f->end / f->s.page_size) + 1;
@@ -650,12 +636,43 @@ static int window_load(file_ctx *f, uint32_t pgno, db_err *e)
     uint32_t pg[FILE_WINDOW_MAX];
     for (uint32_t i = 0; i < n; i++)
         pg[i] = pgno + i;
-    if (ltxdb_pages(f->d, &f->s, pg, n, f->win, e))
+    db_snap same;
+    if (nowait) {
+        if (!ltxdb_try_pages(f->d, f->s.txid, pg, n, &same, f->win))
+            return 1;
+    } else if (ltxdb_pages(f->d, &f->s, pg, n, f->win, e)) {
         return -1;
+    }
     f->win_first = pgno;
     f->win_n = n;
     ltxdb_count_served(f->d, n);
     return 0;
+}
+
+/* Queue the window at pgno for a loader and suspend the connection (from
+ * the content reader, as libmicrohttpd allows). 0 when loaders are
+ * stopping: the caller reads it in place. */
+static int file_offload(file_ctx *f, uint32_t pgno)
+{
+    http *h = f->h;
+    if (!h || !f->conn)
+        return 0;
+    pthread_mutex_lock(&h->jmu);
+    if (h->jstop || h->nloaders == 0) {
+        pthread_mutex_unlock(&h->jmu);
+        return 0;
+    }
+    f->want = pgno;
+    f->jnext = NULL;
+    if (h->ftail)
+        h->ftail->jnext = f;
+    else
+        h->fhead = f;
+    h->ftail = f;
+    MHD_suspend_connection(f->conn);
+    pthread_cond_signal(&h->jcv);
+    pthread_mutex_unlock(&h->jmu);
+    return 1;
 }
 
 static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -671,13 +688,18 @@ static ssize_t file_reader(void *cls, uint64_t pos, char *buf, size_t max)
         uint32_t pgno = (uint32_t)(abs / ps) + 1;
         uint32_t in = (uint32_t)(abs % ps);
         if (!f->win_first || pgno < f->win_first || pgno >= f->win_first + f->win_n) {
+            if (done)
+                return (ssize_t)done; /* send what we have; the next call loads */
             db_err e = {0};
-            if (window_load(f, pgno, &e)) {
+            int wr = f->lfail ? -1 : window_load(f, pgno, &e, 1);
+            if (wr == 1 && file_offload(f, pgno))
+                return 0; /* suspended until a loader has read the window */
+            if (wr == 1)
+                wr = window_load(f, pgno, &e, 0);
+            if (wr != 0) {
                 char q[400];
                 logf_(LOG_ERROR, "request_error", "db=%s route=file page=%u error=%s", ltxdb_name(f->d), pgno,
-                      log_q(q, sizeof q, e.msg));
-                if (done)
-                    return (ssize_t)done; /* send what we have; fail on the next call */
+                      log_q(q, sizeof q, f->lfail ? f->lerr.msg : e.msg));
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
         }
@@ -761,6 +783,8 @@ static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltx
         return MHD_NO;
     f->d = d;
     f->s = s;
+    f->h = h;
+    f->conn = c;
     f->journal = journal;
     f->start = start;
     f->end = end;
@@ -769,7 +793,7 @@ static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltx
         /* Read the first page before answering: a TXID that turns out to be
          * gone (files deleted) gets its 410 instead of a cut-off 200. */
         uint32_t first = (uint32_t)(start / s.page_size) + 1;
-        if (window_load(f, first, &e)) {
+        if (window_load(f, first, &e, 0)) {
             free(f);
             return send_dberr(h, r, c, &e);
         }
@@ -800,6 +824,47 @@ static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltx
         MHD_add_response_header(resp, "Content-Disposition", cd);
     add_snap_headers(resp, &s, pinned, etag);
     return queue(h, r, c, status, resp);
+}
+
+static void *loader_main(void *arg)
+{
+    http *h = arg;
+    pthread_mutex_lock(&h->jmu);
+    for (;;) {
+        while (!h->jhead && !h->fhead && !h->jstop)
+            pthread_cond_wait(&h->jcv, &h->jmu);
+        file_ctx *f = h->fhead;
+        if (f) {
+            h->fhead = f->jnext;
+            if (!h->fhead)
+                h->ftail = NULL;
+            pthread_mutex_unlock(&h->jmu);
+            db_err e = {0};
+            if (window_load(f, f->want, &e, 0)) {
+                f->lfail = 1;
+                f->lerr = e;
+            }
+            struct MHD_Connection *fc = f->conn;
+            MHD_resume_connection(fc); /* f may be freed from here on */
+            pthread_mutex_lock(&h->jmu);
+            continue;
+        }
+        req *r = h->jhead;
+        if (!r)
+            break; /* stopping and nothing queued */
+        h->jhead = r->jnext;
+        if (!h->jhead)
+            h->jtail = NULL;
+        pthread_mutex_unlock(&h->jmu);
+        struct MHD_Connection *c = r->conn;
+        tl_loader_req = r;
+        r->job_rc = dispatch(h, r, c, r->url, r->method);
+        tl_loader_req = NULL;
+        MHD_resume_connection(c);
+        pthread_mutex_lock(&h->jmu);
+    }
+    pthread_mutex_unlock(&h->jmu);
+    return NULL;
 }
 
 /* ---- changes + waiters --------------------------------------------------- */

@@ -3,7 +3,8 @@
 read the store (page misses, batches with misses, /file, ?time=) run on
 loader threads (--io-threads) with their connection suspended; the HTTP
 threads answer cached pages meanwhile. With --threads 2 and a store whose
-ranged GETs take 2 s, 8 cold requests are in flight while a cached page is
+ranged GETs take 2 s, 10 cold requests (3 of them /file answers whose
+second window is read while they stream) are in flight while a cached page is
 asked for: it must come back at once (before: after the cold requests, as
 every HTTP thread waited on the store). The cold requests then return
 exactly the manifest's bytes."""
@@ -49,17 +50,24 @@ try:
 
     cold = {f"p{p}": f"/s.db/pages/{p}" for p in (3, 9, 17, 30, 45, 60)}
     cold["batch"] = "/s.db/pages?n=70-77"
-    cold["file"] = "/s.db/file?txid=7"
+    for k in range(3):  # 77 pages: the second window is read while the answer streams
+        cold[f"file{k}"] = "/s.db/file"
     ths = [threading.Thread(target=get, args=(k, v)) for k, v in cold.items()]
     for t in ths:
         t.start()
-    time.sleep(0.5)
-    t0 = time.time()
-    st, _, b = curl(f"{srv.base}/s.db/pages/1")
-    dt = time.time() - t0
-    print(f"cached page during {len(cold)} slow requests: {st} in {dt:.3f}s")
-    ck.eq((st, b), (200, p1), "cached page answered")
-    ck.ok(dt < 1.0, f"cached page not held up by the slow store ({dt:.2f}s)")
+    # probe every 0.5 s while the cold requests run (the /file answers read
+    # their second window while they stream)
+    start = time.time()
+    worst = 0.0
+    while any(t.is_alive() for t in ths) and time.time() - start < 30:
+        t0 = time.time()
+        st, _, b = curl(f"{srv.base}/s.db/pages/1")
+        dt = time.time() - t0
+        worst = max(worst, dt)
+        ck.eq((st, b), (200, p1), f"cached page answered at {t0 - start:.1f}s")
+        time.sleep(0.5)
+    print(f"cached page during {len(cold)} slow requests: slowest answer {worst:.3f}s")
+    ck.ok(worst < 1.0, f"cached page never held up by the slow store (slowest {worst:.2f}s)")
     for t in ths:
         t.join(60)
     fake.delay = 0
@@ -68,8 +76,9 @@ try:
         ck.eq((st, b), (200, whole[(p - 1) * 4096:p * 4096]), f"cold page {p}")
     st, _, b = results.get("batch", (0, {}, b""))
     ck.eq((st, b), (200, whole[69 * 4096:77 * 4096]), "cold batch 70-77")
-    st, _, b = results.get("file", (0, {}, b""))
-    ck.eq((st, H.sha256_bytes(b)), (200, main["states"][6]["sha256"]), "cold /file at TXID 7")
+    for k in range(3):
+        st, _, b = results.get(f"file{k}", (0, {}, b""))
+        ck.eq((st, H.sha256_bytes(b)), (200, latest["sha256"]), f"cold /file {k}")
     ck.eq(srv.stop(), 0, "clean exit (cold)")
     srv = None
 finally:
