@@ -294,6 +294,10 @@ def corrupt_cases(tmp):
          f"restore from a missing folder names it ({se.strip()})")
     rc, so, se = run("verify", "file://" + missing)
     C.ok(rc == 1 and f"replica folder {missing} does not exist" in so, f"verify of a missing folder names it ({so.strip()})")
+    rc, so, se = run("compact", missing, "--level", "1")
+    C.ok(rc == 0 and f"replica folder {missing} does not exist" in se and "nothing new" in so,
+         f"compact of a missing folder: nothing to do, and says the folder is missing ({se.strip()})")
+    C.ok(not os.path.exists(missing), "compact did not create the missing folder")
 
 
 def inspect_vectors():

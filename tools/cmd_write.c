@@ -597,6 +597,9 @@ int cmd_compact(int argc, char **argv) {
     if (!st)
         return 1;
     int ret = 1, wrote = 0;
+    obj_error fe;
+    if (!ladder && objstore_check_folder(st, WR_DB, &fe) != OBJ_OK) /* a typo: say so, still nothing to do */
+        fprintf(stderr, "ltxctl compact: note: %s\n", fe.msg);
     if (level) {
         if (wr_compact_level(st, level, &wrote) == 0) {
             if (!wrote)
