@@ -101,6 +101,20 @@ cleanup() {
         # each was started with setsid, so its PID is also its process group:
         # kill the group (the writer loop's sleep/sqlite3 children too)
         for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+        # give them 5 s to finish cleanly, then force the stragglers
+        local left tries=0
+        while :; do
+            left=()
+            for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
+            [ ${#left[@]} = 0 ] && break
+            tries=$((tries + 1))
+            if [ $tries -gt 50 ]; then
+                echo "still running after 5 s, killing: ${left[*]}"
+                for p in "${left[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
+                break
+            fi
+            sleep 0.1
+        done
         for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     fi
     next_steps

@@ -92,6 +92,9 @@ def main():
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
             log.close()
+            # the demo starts its children in their own sessions: whatever a
+            # failed run left behind is found by its --dir and stopped here
+            subprocess.run(["pkill", "-KILL", "-f", d2], capture_output=True)
         # refuses to wipe a directory it did not create
         other = os.path.join(tmp, "mine")
         os.makedirs(other)
@@ -104,6 +107,9 @@ def main():
                             capture_output=True, text=True, timeout=30)
         c.eq(r3.returncode, 2, "unknown option rejected")
     finally:
+        # stop whatever a failed or timed-out run left behind (the demo's
+        # children run in their own sessions; all carry the temp dir in argv)
+        subprocess.run(["pkill", "-KILL", "-f", tmp], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
     c.done()
 
