@@ -38,6 +38,12 @@ struct ltxdb {
      * write lock (by a holder of `update`); read under the read lock or by
      * the poller. */
     uint64_t uid;
+    /* The file that brought the current TXID, as listed when it was used
+     * (size included): the same name with another size later means the
+     * replica's history was replaced (files are immutable within one). */
+    ltx_fileinfo last_file;    /* under lock */
+    ltx_fileinfo plan_last;    /* last file of the latest plan built (holder of update) */
+    int force_new_uid;         /* holder of update: next install starts a new cache namespace */
 
     pthread_rwlock_t lock;     /* guards live, hists, state text, levels */
     pthread_mutex_t update;    /* serializes writers: poll, replan */
@@ -466,6 +472,8 @@ static int plan_and_build_once(ltxdb *d, uint64_t target, vindex **out, char *st
             int br = x ? build_from_plan(d, plan, pn, x, &bad, msg, msglen) : IX_NOMEM;
             if (br == IX_OK) {
                 fix_snapshot_time(d, x, plan, pn, files, nf);
+                if (target == 0)
+                    d->plan_last = plan[pn - 1];
                 free(plan);
                 *out = x;
                 result = PLAN_OK;
@@ -538,8 +546,10 @@ static void install_live(ltxdb *d, vindex *x)
     pthread_rwlock_wrlock(&d->lock);
     vindex *old = d->live;
     const vrec *oc = old ? vindex_current(old) : NULL;
-    if (oc && vindex_current(x)->txid < oc->txid)
+    if ((oc && vindex_current(x)->txid < oc->txid) || d->force_new_uid)
         d->uid = atomic_fetch_add(&d->srv->next_uid, 1) + 1; /* a new history */
+    d->force_new_uid = 0;
+    d->last_file = d->plan_last;
     d->live = x;
     d->gen++;
     hist_ix **hs = d->hists;
@@ -615,8 +625,10 @@ static int apply_entries(ltxdb *d, const ltx_fileinfo *f, const ltx_header *h,
         return VX_NOMEM;
     pthread_rwlock_wrlock(&d->lock);
     int r = vindex_apply(d->live, vf, e, n, h->commit, h->page_size, h->timestamp_ms, mono_ms());
-    if (r == VX_OK)
+    if (r == VX_OK) {
         atomic_store(&d->cur_txid, f->max_txid);
+        d->last_file = *f;
+    }
     pthread_rwlock_unlock(&d->lock);
     if (--vf->refs == 0)
         free(vf);
@@ -844,6 +856,11 @@ static void poll_live(ltxdb *d)
 
 /* Every l1 interval: refresh level stats, catch up from L1+ when L0 has
  * nothing (e.g. all L0 retained away), notice a replica that went back. */
+static int same_file_id(const ltx_fileinfo *a, const ltx_fileinfo *b)
+{
+    return a->level == b->level && a->min_txid == b->min_txid && a->max_txid == b->max_txid;
+}
+
 static void check_levels(ltxdb *d)
 {
     ltx_fileinfo *files = NULL;
@@ -853,9 +870,30 @@ static void check_levels(ltxdb *d)
         return;
     update_levels(d, files, nf);
     uint64_t pos = atomic_load(&d->cur_txid), maxall = 0;
-    for (size_t i = 0; i < nf; i++)
+    pthread_rwlock_rdlock(&d->lock);
+    ltx_fileinfo lf = d->last_file;
+    pthread_rwlock_unlock(&d->lock);
+    const ltx_fileinfo *changed = NULL;
+    for (size_t i = 0; i < nf; i++) {
         if (files[i].max_txid > maxall)
             maxall = files[i].max_txid;
+        if (lf.max_txid && same_file_id(&files[i], &lf) && files[i].size != lf.size)
+            changed = &files[i];
+    }
+    if (changed) {
+        /* same name, other bytes: a new history (e.g. the database was
+         * recreated and reached the same TXID); never mix it with ours */
+        char m[300], fname[64];
+        ltx_fileinfo_format(fname, sizeof fname, changed);
+        snprintf(m, sizeof m, "%s changed size from %" PRIu64 " to %" PRIu64 ": the replica's history was replaced; "
+                 "re-planning", fname, lf.size, changed->size);
+        free(files);
+        record_error(d, "replica_reset", m);
+        d->force_new_uid = 1;
+        rebuild_live(d, "replica history replaced");
+        d->force_new_uid = 0;
+        return;
+    }
     free(files);
     if (nf > 0 && maxall < pos) {
         char m[200];
