@@ -38,10 +38,11 @@ struct ltxdb {
      * write lock (by a holder of `update`); read under the read lock or by
      * the poller. */
     uint64_t uid;
-    /* The file that brought the current TXID, as listed when it was used
+    /* The files that brought the last TXIDs, as listed when they were used
      * (size included): the same name with another size later means the
      * replica's history was replaced (files are immutable within one). */
-    ltx_fileinfo last_file;    /* under lock */
+    ltx_fileinfo recent[16];   /* under lock: the last files applied (ring), newest at recent_n-1 */
+    unsigned recent_n;
     ltx_fileinfo plan_last;    /* last file of the latest plan built (holder of update) */
     int force_new_uid;         /* holder of update: next install starts a new cache namespace */
 
@@ -549,7 +550,8 @@ static void install_live(ltxdb *d, vindex *x)
     if ((oc && vindex_current(x)->txid < oc->txid) || d->force_new_uid)
         d->uid = atomic_fetch_add(&d->srv->next_uid, 1) + 1; /* a new history */
     d->force_new_uid = 0;
-    d->last_file = d->plan_last;
+    d->recent[0] = d->plan_last;
+    d->recent_n = 1;
     d->live = x;
     d->gen++;
     hist_ix **hs = d->hists;
@@ -627,7 +629,7 @@ static int apply_entries(ltxdb *d, const ltx_fileinfo *f, const ltx_header *h,
     int r = vindex_apply(d->live, vf, e, n, h->commit, h->page_size, h->timestamp_ms, mono_ms());
     if (r == VX_OK) {
         atomic_store(&d->cur_txid, f->max_txid);
-        d->last_file = *f;
+        d->recent[d->recent_n++ % 16] = *f;
     }
     pthread_rwlock_unlock(&d->lock);
     if (--vf->refs == 0)
@@ -871,14 +873,20 @@ static void check_levels(ltxdb *d)
     update_levels(d, files, nf);
     uint64_t pos = atomic_load(&d->cur_txid), maxall = 0;
     pthread_rwlock_rdlock(&d->lock);
-    ltx_fileinfo lf = d->last_file;
+    ltx_fileinfo rec[16];
+    unsigned nrec = d->recent_n < 16 ? d->recent_n : 16;
+    memcpy(rec, d->recent, sizeof rec);
     pthread_rwlock_unlock(&d->lock);
     const ltx_fileinfo *changed = NULL;
+    ltx_fileinfo lf = {0};
     for (size_t i = 0; i < nf; i++) {
         if (files[i].max_txid > maxall)
             maxall = files[i].max_txid;
-        if (lf.max_txid && same_file_id(&files[i], &lf) && files[i].size != lf.size)
-            changed = &files[i];
+        for (unsigned k = 0; k < nrec && !changed; k++)
+            if (rec[k].max_txid && same_file_id(&files[i], &rec[k]) && files[i].size != rec[k].size) {
+                changed = &files[i];
+                lf = rec[k];
+            }
     }
     if (changed) {
         /* same name, other bytes: a new history (e.g. the database was

@@ -8,9 +8,11 @@ byte-identical to the new history's state (reference: manifest sha256),
 never a mix with the old history's cached pages. Also when the new history
 reaches exactly the old one's TXID (nothing went back): the file holding
 the current TXID has another size under the same name.
-Not covered (and not detectable without checksums, which Litestream v0.5
-does not write): a new history that overtakes the old TXID before the
-server lists its levels again."""
+And when the new history passes the old TXID before the server lists its
+levels again: its next file is applied on top at first (nothing links LTX
+files without checksums, which Litestream v0.5 does not write), then the
+levels check sees earlier files with other sizes and the server re-plans;
+in the end every TXID has exactly the new history's bytes."""
 import os
 import shutil
 import sys
@@ -91,6 +93,26 @@ try:
         st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
         ck.eq((st, H.sha256_bytes(b)), (200, new_states[t]["sha256"]), f"same-TXID case: new history at TXID {t}")
     ck.eq(srv.stop(), 0, "clean exit (same TXID case)")
+    srv = None
+
+    # the new history passes the old TXID (old: random-4096 at 2, new:
+    # main-4096 at 3): its L0 3 is applied on top of the old state at first,
+    # then the levels check sees L0 1 and 2 with other sizes and re-plans
+    shutil.rmtree(os.path.join(db_dir, "ltx"))
+    put_l0(new, new_max)
+    srv = Server(["--db", "h.db=" + db_dir, "--poll-interval", "100ms", "--l1-interval", "300ms"])
+    ck.ok(srv.wait_ready(), "ready (overtaking case)")
+    st, _, b = curl(f"{srv.base}/h.db/file")
+    ck.eq((st, H.sha256_bytes(b)), (200, new_states[new_max]["sha256"]), "random-4096 at its latest TXID")
+    shutil.rmtree(os.path.join(db_dir, "ltx"))
+    put_l0(old, new_max + 1)
+    want_sha = old_states[new_max + 1]["sha256"]
+    ok = srv.wait_for(lambda: H.sha256_bytes(curl(f"{srv.base}/h.db/file")[2]) == want_sha, 10, 0.2)
+    ck.ok(ok, "overtaking new history: /file ends with exactly its bytes")
+    for t in range(1, new_max + 2):
+        st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
+        ck.eq((st, H.sha256_bytes(b)), (200, old_states[t]["sha256"]), f"overtaking case: TXID {t}")
+    ck.eq(srv.stop(), 0, "clean exit (overtaking case)")
     srv = None
 finally:
     if srv:
