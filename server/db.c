@@ -90,6 +90,7 @@ struct ltxdb {
     size_t ntscache;
 
     atomic_uint_fast64_t cur_txid;
+    atomic_uint_fast64_t history_gen;
     atomic_uint_fast64_t pages_served, polls, poll_errors, files_applied, replans, hist_builds;
 };
 
@@ -192,6 +193,7 @@ void ltxdb_free(ltxdb *d)
 const char *ltxdb_name(const ltxdb *d) { return d->name; }
 int64_t ltxdb_next_poll(const ltxdb *d) { return d->next_poll; }
 uint64_t ltxdb_current_txid(const ltxdb *d) { return atomic_load(&((ltxdb *)d)->cur_txid); }
+uint64_t ltxdb_history_gen(const ltxdb *d) { return atomic_load(&((ltxdb *)d)->history_gen); }
 
 int ltxdb_initialized(const ltxdb *d)
 {
@@ -547,8 +549,11 @@ static void install_live(ltxdb *d, vindex *x)
     pthread_rwlock_wrlock(&d->lock);
     vindex *old = d->live;
     const vrec *oc = old ? vindex_current(old) : NULL;
-    if ((oc && vindex_current(x)->txid < oc->txid) || d->force_new_uid)
+    int new_history = (oc && vindex_current(x)->txid < oc->txid) || d->force_new_uid;
+    if (new_history) {
         d->uid = atomic_fetch_add(&d->srv->next_uid, 1) + 1; /* a new history */
+        atomic_fetch_add(&d->history_gen, 1);
+    }
     d->force_new_uid = 0;
     d->recent[0] = d->plan_last;
     d->recent_n = 1;
@@ -565,6 +570,8 @@ static void install_live(ltxdb *d, vindex *x)
     for (size_t i = 0; i < nh; i++)
         hist_drop(d, hs[i]);
     free(hs);
+    if (new_history && d->srv->on_new_txid)
+        d->srv->on_new_txid(d->srv, d); /* wake long-polls: they answer reset */
 }
 
 /* Fresh plan for the latest TXID; keeps the old index when it fails. */

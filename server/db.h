@@ -34,6 +34,10 @@ void ltxdb_poll(ltxdb *d, int64_t mono_now);
 int64_t ltxdb_next_poll(const ltxdb *d);
 int ltxdb_initialized(const ltxdb *d);  /* first index attempt finished */
 uint64_t ltxdb_current_txid(const ltxdb *d);
+/* Bumped whenever the replica's history was replaced (went back, or a file
+ * used before is listed with other bytes): a /changes long-poll started
+ * under another generation answers reset. */
+uint64_t ltxdb_history_gen(const ltxdb *d);
 int ltxdb_state(const ltxdb *d);
 
 /* Resolve a TXID (0 = latest) to a snapshot: 503 no index yet, 409 ahead,

@@ -52,6 +52,7 @@ typedef struct req {
     struct req *jnext;
     ltxdb *wdb;
     uint64_t since;
+    uint64_t hgen;             /* history generation when the long-poll started */
     int64_t deadline;
     struct MHD_Connection *conn;
     struct req *wnext, *wprev;
@@ -915,6 +916,7 @@ static void *waker_main(void *arg)
         for (req *r = h->waiters.wnext; r != &h->waiters;) {
             req *n = r->wnext;
             if (h->waker_stop || now >= r->deadline || ltxdb_current_txid(r->wdb) > r->since ||
+                ltxdb_history_gen(r->wdb) != r->hgen ||
                 (reap && peer_gone(r->conn))) {
                 waiter_del(h, r);
                 r->waited = 1;
@@ -971,14 +973,25 @@ static enum MHD_Result route_changes(http *h, req *r, struct MHD_Connection *c, 
     uint32_t *pages = NULL;
     size_t n = 0;
     db_err e = {0};
+    if (!r->waited)
+        r->hgen = ltxdb_history_gen(d);
     if (ltxdb_changes(d, since, &s, &reset, &pages, &n, &e))
         return send_dberr(h, r, c, &e);
+    if (r->waited && ltxdb_history_gen(d) != r->hgen) {
+        /* the history this poll started under was replaced: whatever the
+         * client cached at `since` may be from the old one */
+        free(pages);
+        pages = NULL;
+        n = 0;
+        reset = 1;
+    }
     if (!reset && s.txid <= since && wait > 0 && !r->waited && !atomic_load(&h->s->stopping)) {
         free(pages);
         pthread_mutex_lock(&h->wmu);
         /* a full set of long-polls answers at once rather than leave no
          * connection for page reads (clients poll again) */
-        if (ltxdb_current_txid(d) <= since && !h->waker_stop && h->nwaiters < h->max_waiters) {
+        if (ltxdb_current_txid(d) <= since && ltxdb_history_gen(d) == r->hgen && !h->waker_stop &&
+            h->nwaiters < h->max_waiters) {
             r->wdb = d;
             r->since = since;
             r->deadline = mono_ms() + (int64_t)wait * 1000;

@@ -17,10 +17,11 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl  # noqa: E402
+from test_server_common import H, Server, chain, curl, jget  # noqa: E402
 
 ck = H.Checker("test_server_history")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-history-")
@@ -83,8 +84,24 @@ try:
     ck.ok(srv.wait_ready(), "ready (same TXID case)")
     st, _, b = curl(f"{srv.base}/h.db/file")
     ck.eq((st, H.sha256_bytes(b)), (200, old_states[new_max]["sha256"]), "old history at its latest TXID")
+    # a client's watcher waits in a long-poll at that TXID: it must learn
+    # that its cached pages belong to a history that is gone (reset)
+    poll = {}
+
+    def long_poll():
+        t0 = time.time()
+        poll["r"] = jget(f"{srv.base}/h.db/changes?since={new_max:016x}&wait=8")
+        poll["dt"] = time.time() - t0
+
+    th = threading.Thread(target=long_poll)
+    th.start()
+    time.sleep(0.5)
     shutil.rmtree(os.path.join(db_dir, "ltx"))
     put_l0(new, new_max)
+    th.join(20)
+    st, j = poll.get("r", (0, None))
+    ck.ok(st == 200 and (j or {}).get("reset") is True and poll.get("dt", 99) < 6,
+          f"a long-poll at the replaced TXID answers reset: {st} {j} after {poll.get('dt', 0):.1f}s")
     want_sha = new_states[new_max]["sha256"]
     ok = srv.wait_for(lambda: H.sha256_bytes(curl(f"{srv.base}/h.db/file")[2]) == want_sha, 10, 0.2)
     st, h, b = curl(f"{srv.base}/h.db/file")
