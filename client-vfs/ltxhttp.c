@@ -51,6 +51,9 @@ SQLITE_EXTENSION_INIT1
 #define LH_DEFAULT_RETRY_MS 3000L
 #define LH_DEFAULT_READAHEAD 64
 #define LH_DEFAULT_WAIT_S 25
+/* Never silently stale: once the watcher has heard nothing for this long,
+ * new read transactions fail instead of pinning the last TXID known. */
+#define LH_DEFAULT_MAX_STALE_MS 30000L
 #define LH_MIN_CACHE_PAGES 16
 #define LH_NBUCKETS 4096
 #define LH_MAX_JSON_BODY (16u * 1024 * 1024)
@@ -76,7 +79,7 @@ typedef struct lh_cfg {
   long retry_ms;
   int readahead;
   int wait_s;
-  long max_stale_ms;       /* 0: off; else refuse to pin while the watcher fails longer */
+  long max_stale_ms;       /* 0: off; else refuse to pin while the watcher fails longer (default 30 s) */
   int log;                 /* print errors to stderr */
 } lh_cfg;
 
@@ -1447,6 +1450,7 @@ static int lh_cfg_load(lh_cfg *c, const char *zName, char *err, size_t errn) {
   c->retry_ms = LH_DEFAULT_RETRY_MS;
   c->readahead = LH_DEFAULT_READAHEAD;
   c->wait_s = LH_DEFAULT_WAIT_S;
+  c->max_stale_ms = LH_DEFAULT_MAX_STALE_MS;
   c->log = 1;
   const char *v;
   long x;
