@@ -1251,34 +1251,32 @@ static int lh_set_time(lh_file *f, const char *v) {
   return SQLITE_OK;
 }
 
+/* PRAGMA answer with the TXID this connection reads now; if set is given, it
+ * first applies val (failure: the error text is the answer, SQLITE_ERROR). */
+static int lh_pragma_txid(lh_file *f, char **az, int (*set)(lh_file *, const char *), const char *val) {
+  uint64_t txid;
+  uint32_t commit;
+  if (set) {
+    int rc = set(f, val);
+    if (rc != SQLITE_OK) {
+      az[0] = sqlite3_mprintf("ltxhttp: %s", f->err);
+      return SQLITE_ERROR;
+    }
+  }
+  lh_view(f, &txid, &commit, NULL);
+  az[0] = sqlite3_mprintf("%016llx", (unsigned long long)txid);
+  return SQLITE_OK;
+}
+
 static int lh_pragma(lh_file *f, char **az) {
   const char *name = az[1], *val = az[2];
   uint64_t txid;
   uint32_t commit;
-  int rc;
-  if (strcasecmp(name, "ltxhttp_txid") == 0) {
-    if (val) {
-      rc = lh_set_txid(f, val);
-      if (rc != SQLITE_OK) {
-        az[0] = sqlite3_mprintf("ltxhttp: %s", f->err);
-        return SQLITE_ERROR;
-      }
-    }
-    lh_view(f, &txid, &commit, NULL);
-    az[0] = sqlite3_mprintf("%016llx", (unsigned long long)txid);
-    return SQLITE_OK;
-  }
+  if (strcasecmp(name, "ltxhttp_txid") == 0)
+    return lh_pragma_txid(f, az, val ? lh_set_txid : NULL, val);
   if (strcasecmp(name, "ltxhttp_time") == 0) {
-    if (val) {
-      rc = lh_set_time(f, val);
-      if (rc != SQLITE_OK) {
-        az[0] = sqlite3_mprintf("ltxhttp: %s", f->err);
-        return SQLITE_ERROR;
-      }
-      lh_view(f, &txid, &commit, NULL);
-      az[0] = sqlite3_mprintf("%016llx", (unsigned long long)txid);
-      return SQLITE_OK;
-    }
+    if (val)
+      return lh_pragma_txid(f, az, lh_set_time, val);
     az[0] = sqlite3_mprintf("%s", f->fixed_time ? f->fixed_time : (f->fixed ? "txid" : "latest"));
     return SQLITE_OK;
   }
