@@ -3,6 +3,7 @@ HEAD) serving a local folder as bucket "bkt". It counts requests and can
 make an object vanish at its next GET (retention between LIST and GET)."""
 import http.server
 import os
+import shutil
 import sys
 import threading
 import time
@@ -12,6 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import harness as H  # noqa: E402
 
 BUCKET = "bkt"
+# what ltxpaged needs in its environment to sign requests to the fake
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
 class FakeS3(http.server.ThreadingHTTPServer):
@@ -29,6 +32,24 @@ class FakeS3(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         pass
+
+    @classmethod
+    def start(cls, tmp, replica="block/main-4096/replica-s3"):
+        """Copy a vector replica to <tmp>/bucket and serve it on a thread."""
+        root = os.path.join(tmp, "bucket")
+        shutil.copytree(H.vec(replica), root)
+        fake = cls(root)
+        threading.Thread(target=fake.serve_forever, daemon=True).start()
+        return fake
+
+    def db_args(self, name):
+        """ltxpaged arguments serving this bucket's db/ as database <name>."""
+        return ["--db", f"{name}=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{self.server_address[1]}",
+                "--s3-path-style", "--s3-region", "us-east-1"]
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
 
 
 class S3Handler(http.server.BaseHTTPRequestHandler):

@@ -15,11 +15,10 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_server_common import H, Server, chain, curl  # noqa: E402
-from test_server_fakes3 import BUCKET, FakeS3  # noqa: E402
+from test_server_fakes3 import S3_ENV, FakeS3  # noqa: E402
 
 ck = H.Checker("test_server_retention")
 
@@ -29,13 +28,8 @@ fake = srv = None
 main = chain("main-4096")
 states = {int(s["txid"], 16): s for s in main["states"]}
 try:
-    root = os.path.join(tmp, "bucket")
-    shutil.copytree(H.vec("block/main-4096/replica-s3"), root)
-    fake = FakeS3(root)
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-    srv = Server(["--db", f"r.db=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{fake.server_address[1]}",
-                  "--s3-path-style", "--s3-region", "us-east-1", "--poll-interval", "200ms"], env=env)
+    fake = FakeS3.start(tmp)
+    srv = Server(fake.db_args("r.db") + ["--poll-interval", "200ms"], env=S3_ENV)
     ck.ok(srv.wait_ready(20), "ready")
     ck.eq((srv.status("r.db") or {}).get("txid"), "%016x" % max(states), "latest indexed")
 
@@ -71,7 +65,6 @@ finally:
         if srv.returncode not in (0, None):
             print(srv.output()[-4000:])
     if fake:
-        fake.shutdown()
-        fake.server_close()
+        fake.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

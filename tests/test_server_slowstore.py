@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_server_common import H, Server, chain, curl  # noqa: E402
-from test_server_fakes3 import BUCKET, FakeS3  # noqa: E402
+from test_server_fakes3 import S3_ENV, FakeS3  # noqa: E402
 
 ck = H.Checker("test_server_slowstore")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-slow-")
@@ -25,20 +25,14 @@ fake = srv = None
 main = chain("main-4096")
 latest = main["states"][-1]
 try:
-    root = os.path.join(tmp, "bucket")
-    shutil.copytree(H.vec("block/main-4096/replica-s3"), root)
-    fake = FakeS3(root)
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-    srv = Server(["--db", f"s.db=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{fake.server_address[1]}",
-                  "--s3-path-style", "--s3-region", "us-east-1", "--threads", "2", "--cache-size", "1M"], env=env)
+    fake = FakeS3.start(tmp)
+    srv = Server(fake.db_args("s.db") + ["--threads", "2", "--cache-size", "1M"], env=S3_ENV)
     ck.ok(srv.wait_ready(20), "ready")
     st, _, whole = curl(f"{srv.base}/s.db/file")
     ck.eq((st, H.sha256_bytes(whole)), (200, latest["sha256"]), "latest bytes (reference for the pages)")
     # a second server starts with an empty cache for the slow part
     ck.eq(srv.stop(), 0, "clean exit")
-    srv = Server(["--db", f"s.db=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{fake.server_address[1]}",
-                  "--s3-path-style", "--s3-region", "us-east-1", "--threads", "2", "--cache-size", "1M"], env=env)
+    srv = Server(fake.db_args("s.db") + ["--threads", "2", "--cache-size", "1M"], env=S3_ENV)
     ck.ok(srv.wait_ready(20), "ready (cold)")
     st, _, p1 = curl(f"{srv.base}/s.db/pages/1")
     ck.eq((st, p1), (200, whole[:4096]), "page 1 cached")
@@ -87,7 +81,6 @@ finally:
         srv.stop()
         print(out[-3000:])
     if fake:
-        fake.shutdown()
-        fake.server_close()
+        fake.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

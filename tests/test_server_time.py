@@ -12,24 +12,17 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_server_common import H, MAN, Server, jget  # noqa: E402
-from test_server_fakes3 import BUCKET, FakeS3  # noqa: E402
+from test_server_fakes3 import S3_ENV, FakeS3  # noqa: E402
 
 ck = H.Checker("test_server_time")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-time-")
 fake = srv = None
 try:
-    root = os.path.join(tmp, "bucket")
-    shutil.copytree(H.vec("block/main-4096/replica-s3"), root)
-    fake = FakeS3(root)
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-    srv = Server(["--db", f"t.db=s3://{BUCKET}/db", "--s3-endpoint", f"http://127.0.0.1:{fake.server_address[1]}",
-                  "--s3-path-style", "--s3-region", "us-east-1", "--poll-interval", "200ms",
-                  "--l1-interval", "60s"], env=env)
+    fake = FakeS3.start(tmp)
+    srv = Server(fake.db_args("t.db") + ["--poll-interval", "200ms", "--l1-interval", "60s"], env=S3_ENV)
     ck.ok(srv.wait_ready(20), "ready")
     plans = [e for e in MAN["restore_plans"]
              if e["replica"] == "full" and e["target"].startswith("ts=") and "error" not in e]
@@ -61,7 +54,6 @@ finally:
         srv.stop()
         print(out[-3000:])
     if fake:
-        fake.shutdown()
-        fake.server_close()
+        fake.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()
