@@ -12,20 +12,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl  # noqa: E402
+from test_server_common import H, Server, chain, curl, rss_kib  # noqa: E402
 
 ck = H.Checker("test_server_batchmem")
 main = chain("main-4096")
 srv = None
 socks = []
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
 
 
 try:
@@ -64,7 +56,5 @@ finally:
     for s in socks:
         s.close()
     if srv:
-        out = srv.output()
-        srv.stop()
-        print(out[-3000:])
+        srv.stop_showing_log()
 ck.done()

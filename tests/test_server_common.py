@@ -84,6 +84,21 @@ class Server(H.Proc):
     def status(self, db, headers=None):
         return jget(f"{self.base}/{db}", headers)[1]
 
+    def stop_showing_log(self, tail=3000):
+        """Stop it (a test that failed part-way) and print the end of its log."""
+        self.stop()
+        with open(self.log_path, errors="replace") as f:
+            print(f.read()[-tail:])
+
+
+def rss_kib(pid):
+    """VmRSS of a process in KiB (-1 if /proc does not say)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
 
 def restorable_txids(files):
     """TXIDs that some chain of files (starting with a min-1 file) ends at

@@ -108,7 +108,5 @@ try:
 finally:
     close_all()
     if srv:
-        out = srv.output()
-        srv.stop()
-        print(out[-3000:])
+        srv.stop_showing_log()
 ck.done()

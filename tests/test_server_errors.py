@@ -274,7 +274,6 @@ try:
     ck.ok(r.returncode != 0 and "reserved" in r.stderr, "reserved --db name refused")
 finally:
     if srv:
-        srv.stop()
-        print(open(srv.log_path, errors="replace").read()[-4000:])
+        srv.stop_showing_log(4000)
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

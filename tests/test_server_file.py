@@ -186,7 +186,6 @@ try:
     srv = None
 finally:
     if srv:
-        srv.stop()
-        print(open(srv.log_path, errors="replace").read()[-3000:])
+        srv.stop_showing_log()
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

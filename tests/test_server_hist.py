@@ -62,8 +62,6 @@ try:
         srv = None
 finally:
     if srv:
-        out = srv.output()
-        srv.stop()
-        print(out[-3000:])
+        srv.stop_showing_log()
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

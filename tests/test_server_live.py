@@ -237,7 +237,6 @@ try:
     srv = None
 finally:
     if srv:
-        srv.stop()
-        print(open(srv.log_path, errors="replace").read()[-4000:])
+        srv.stop_showing_log(4000)
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

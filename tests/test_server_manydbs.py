@@ -12,20 +12,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl, jget  # noqa: E402
+from test_server_common import H, Server, chain, curl, jget, rss_kib  # noqa: E402
 
 ck = H.Checker("test_server_manydbs")
 N = 4000
 tmp = tempfile.mkdtemp(prefix="ltxpaged-manydbs-")
 srv = None
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
 
 
 try:
@@ -55,8 +47,6 @@ try:
     srv = None
 finally:
     if srv:
-        out = srv.output()
-        srv.stop()
-        print(out[-3000:])
+        srv.stop_showing_log()
     shutil.rmtree(tmp, ignore_errors=True)
 ck.done()

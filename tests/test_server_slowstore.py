@@ -77,9 +77,7 @@ try:
     srv = None
 finally:
     if srv:
-        out = srv.output()
-        srv.stop()
-        print(out[-3000:])
+        srv.stop_showing_log()
     if fake:
         fake.stop()
     shutil.rmtree(tmp, ignore_errors=True)
