@@ -383,18 +383,24 @@ static int authorized(struct MHD_Connection *c, const unsigned char want[32])
 
 static void release_entry(void *cls) { pcache_release(cls); }
 
-static int get_txid_param(struct MHD_Connection *c, uint64_t *txid, int *bad)
+/* ?txid=: 1 when given (*txid set), 0 when absent (*txid = 0, latest),
+ * -1 when malformed (answer with send_bad_txid). */
+static int get_txid_param(struct MHD_Connection *c, uint64_t *txid)
 {
-    *bad = 0;
     *txid = 0;
     const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, LTXW_Q_TXID);
     if (!t)
         return 0;
     if (ltx_parse_txid(t, txid, 0) != 0) {
-        *bad = 1;
-        return 0;
+        *txid = 0;
+        return -1;
     }
     return 1;
+}
+
+static enum MHD_Result send_bad_txid(http *h, req *r, struct MHD_Connection *c)
+{
+    return send_error(h, r, c, 400, LTXW_E_BAD_TXID, "txid must be 1-16 hex digits, not zero");
 }
 
 static enum MHD_Result dispatch(http *h, req *r, struct MHD_Connection *c, const char *url, const char *method);
@@ -444,10 +450,9 @@ static enum MHD_Result route_page(http *h, req *r, struct MHD_Connection *c, ltx
     if (http_parse_page(pgs, &pgno))
         return send_error(h, r, c, 400, LTXW_E_BAD_PAGE, "page must be a number from 1, got \"%.40s\"", pgs);
     uint64_t txid;
-    int bad;
-    int pinned = get_txid_param(c, &txid, &bad);
-    if (bad)
-        return send_error(h, r, c, 400, LTXW_E_BAD_TXID, "txid must be 1-16 hex digits, not zero");
+    int pinned = get_txid_param(c, &txid);
+    if (pinned < 0)
+        return send_bad_txid(h, r, c);
     db_snap s;
     db_err e = {0};
     char etag[64];
@@ -516,11 +521,10 @@ static enum MHD_Result route_batch(http *h, req *r, struct MHD_Connection *c, lt
     if (pr)
         return send_error(h, r, c, 400, LTXW_E_BAD_PAGE, "n must be page numbers from 1 or ranges a-b, comma separated");
     uint64_t txid;
-    int bad;
-    int pinned = get_txid_param(c, &txid, &bad);
-    if (bad) {
+    int pinned = get_txid_param(c, &txid);
+    if (pinned < 0) {
         free(pages);
-        return send_error(h, r, c, 400, LTXW_E_BAD_TXID, "txid must be 1-16 hex digits, not zero");
+        return send_bad_txid(h, r, c);
     }
     db_snap s;
     db_err e = {0};
@@ -733,10 +737,9 @@ static void file_free(void *cls)
 static enum MHD_Result route_file(http *h, req *r, struct MHD_Connection *c, ltxdb *d)
 {
     uint64_t txid;
-    int bad;
-    int pinned = get_txid_param(c, &txid, &bad);
-    if (bad)
-        return send_error(h, r, c, 400, LTXW_E_BAD_TXID, "txid must be 1-16 hex digits, not zero");
+    int pinned = get_txid_param(c, &txid);
+    if (pinned < 0)
+        return send_bad_txid(h, r, c);
     const char *j = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, LTXW_Q_JOURNAL);
     int journal = 0;
     if (j) {
@@ -1037,26 +1040,20 @@ static enum MHD_Result route_db(http *h, req *r, struct MHD_Connection *c, ltxdb
 {
     const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, LTXW_Q_TIME);
     uint64_t txid;
-    int bad;
-    int pinned = get_txid_param(c, &txid, &bad);
-    if (bad)
-        return send_error(h, r, c, 400, LTXW_E_BAD_TXID, "txid must be 1-16 hex digits, not zero");
+    int pinned = get_txid_param(c, &txid);
+    if (pinned < 0)
+        return send_bad_txid(h, r, c);
+    if (!ts && !pinned)
+        return send_json(h, r, c, 200, ltxdb_status_json(d, NULL), "no-cache");
+    /* a point in time (time= wins over txid=) */
     db_snap s;
     db_err e = {0};
-    if (ts) {
-        int64_t ms;
-        if (ltx_parse_time(ts, &ms) != 0)
-            return send_error(h, r, c, 400, LTXW_E_BAD_REQUEST, "time must be RFC 3339, e.g. 2025-01-01T00:06:15Z");
-        if (ltxdb_resolve_time(d, ms, &s, &e))
-            return send_dberr(h, r, c, &e);
-        return send_json(h, r, c, 200, ltxdb_status_json(d, &s), "no-cache");
-    }
-    if (pinned) {
-        if (ltxdb_resolve(d, txid, &s, &e))
-            return send_dberr(h, r, c, &e);
-        return send_json(h, r, c, 200, ltxdb_status_json(d, &s), "no-cache");
-    }
-    return send_json(h, r, c, 200, ltxdb_status_json(d, NULL), "no-cache");
+    int64_t ms = 0;
+    if (ts && ltx_parse_time(ts, &ms) != 0)
+        return send_error(h, r, c, 400, LTXW_E_BAD_REQUEST, "time must be RFC 3339, e.g. 2025-01-01T00:06:15Z");
+    if (ts ? ltxdb_resolve_time(d, ms, &s, &e) : ltxdb_resolve(d, txid, &s, &e))
+        return send_dberr(h, r, c, &e);
+    return send_json(h, r, c, 200, ltxdb_status_json(d, &s), "no-cache");
 }
 
 static json_t *cache_json(srv *s)
