@@ -931,17 +931,11 @@ static void *waker_main(void *arg)
         }
         if (h->waker_stop && !h->nwaiters)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
         int64_t wait = next - mono_ms();
         if (wait < 1)
             wait = 1;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts;
+        deadline_in_ms(&ts, wait);
         pthread_cond_timedwait(&h->wcv, &h->wmu, &ts);
     }
     pthread_mutex_unlock(&h->wmu);

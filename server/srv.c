@@ -312,13 +312,7 @@ static void *poller_main(void *arg)
         int64_t wait = next - mono_ms();
         if (wait > 0 && !atomic_load(&s->stopping)) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            deadline_in_ms(&ts, wait);
             pthread_cond_timedwait(&s->poll_cv, &s->poll_mu, &ts);
         }
         pthread_mutex_unlock(&s->poll_mu);
