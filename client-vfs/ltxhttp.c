@@ -927,6 +927,17 @@ static void lh_patch_page1(unsigned char *p, uint32_t ps, uint64_t txid, uint32_
   lh_put_be32(p + 92, (uint32_t)txid);
 }
 
+/* One GET into f->resp (body capped at max bytes), counted in the file's
+ * request and byte totals. Returns 1 when a 200 arrived. */
+static int lh_file_get(lh_file *f, const char *url, size_t max, int flags) {
+  f->resp.body.max = max;
+  unsigned nreq = 0;
+  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, flags);
+  f->requests += nreq;
+  f->bytes += f->resp.body.n;
+  return f->resp.cc == CURLE_OK && f->resp.status == 200;
+}
+
 static int lh_status_error(lh_file *f, const lh_resp *r, uint64_t txid, const char *what) {
   char d[LH_ERRLEN];
   lh_describe(r, d, sizeof d);
@@ -1009,12 +1020,7 @@ static int lh_get_page(lh_file *f, uint64_t txid, uint32_t commit, uint32_t ps, 
                        txid);
   }
   if (!url) return SQLITE_IOERR_NOMEM;
-  f->resp.body.max = (size_t)n * ps + 1;
-  unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, LH_RETRY_409);
-  f->requests += nreq;
-  f->bytes += f->resp.body.n;
-  if (f->resp.cc != CURLE_OK || f->resp.status != 200) {
+  if (!lh_file_get(f, url, (size_t)n * ps + 1, LH_RETRY_409)) {
     if (f->resp.cc == CURLE_OK && f->resp.status == 404 && lh_resp_code_is(&f->resp, LTXW_E_PAGE_RANGE) && n == 1) {
       memset(f->page, 0, ps);
       return SQLITE_IOERR_SHORT_READ;
@@ -1155,12 +1161,7 @@ static int lh_resolve_txid(lh_file *f, uint64_t txid, uint32_t *commit) {
   pthread_mutex_lock(&f->sh->mu);
   uint32_t ps = f->sh->page_size;
   pthread_mutex_unlock(&f->sh->mu);
-  f->resp.body.max = (size_t)ps + 1;
-  unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, 0);
-  f->requests += nreq;
-  f->bytes += f->resp.body.n;
-  if (f->resp.cc != CURLE_OK || f->resp.status != 200) {
+  if (!lh_file_get(f, url, (size_t)ps + 1, 0)) {
     char d[LH_ERRLEN];
     lh_describe(&f->resp, d, sizeof d);
     if (f->resp.cc == CURLE_OK && f->resp.status == 410)
@@ -1188,12 +1189,7 @@ static int lh_resolve_time(lh_file *f, const char *when, uint64_t *txid, uint32_
   const char *url = lh_build_url(f, "/%s?%s=%s", f->edb, LTXW_Q_TIME, ew);
   curl_free(ew);
   if (!url) return SQLITE_NOMEM;
-  f->resp.body.max = LH_MAX_JSON_BODY;
-  unsigned nreq = 0;
-  lh_http_get(f->h, &f->cfg, url, &f->resp, &nreq, 0);
-  f->requests += nreq;
-  f->bytes += f->resp.body.n;
-  if (f->resp.cc != CURLE_OK || f->resp.status != 200) {
+  if (!lh_file_get(f, url, LH_MAX_JSON_BODY, 0)) {
     char d[LH_ERRLEN];
     lh_describe(&f->resp, d, sizeof d);
     if (f->resp.cc == CURLE_OK && f->resp.status == 410)
