@@ -145,29 +145,13 @@ try:
 
     # ---- 5. open errors
     t0 = time.time()
-    r = subprocess.run([sys.executable, "-c", f"""
-import sqlite3, sys
-c = sqlite3.connect(":memory:"); c.enable_load_extension(True); c.load_extension({V.ext_path()[:-3]!r}); c.close()
-try:
-    sqlite3.connect("file:no-such.db?vfs=ltxhttp&server={srv.url}", uri=True).execute("select 1")
-    print("opened")
-except Exception as e:
-    print("error:", e)
-"""], capture_output=True, text=True, timeout=60)
+    r = V.try_open(f"file:no-such.db?vfs=ltxhttp&server={srv.url}")
     ck.ok("unable to open database file" in r.stdout and "no database no-such.db" in r.stderr,
           f"unknown db: stdout={r.stdout.strip()!r} stderr={r.stderr.strip()!r}")
     ck.ok(time.time() - t0 < 10, "unknown db fails fast")
     dead = f"http://127.0.0.1:{harness.free_port()}"
     t0 = time.time()
-    r = subprocess.run([sys.executable, "-c", f"""
-import sqlite3
-c = sqlite3.connect(":memory:"); c.enable_load_extension(True); c.load_extension({V.ext_path()[:-3]!r}); c.close()
-try:
-    sqlite3.connect("file:app.db?vfs=ltxhttp&server={dead}&retry_ms=500", uri=True).execute("select 1")
-    print("opened")
-except Exception as e:
-    print("error:", e)
-"""], capture_output=True, text=True, timeout=60)
+    r = V.try_open(f"file:app.db?vfs=ltxhttp&server={dead}&retry_ms=500")
     el = time.time() - t0
     ck.ok("unable to open database file" in r.stdout and "cannot reach server" in r.stderr,
           f"unreachable server: stdout={r.stdout.strip()!r} stderr={r.stderr.strip()!r}")
@@ -220,11 +204,9 @@ except Exception as e:
           "time travel with token")
     ck.ok(V.dump(c) == V.state_dump(ch["states"][0]["source"]), "token= time travel contents")
     c.close()
-    r = subprocess.run([sys.executable, "-c", f"""
-import sqlite3
-c = sqlite3.connect(":memory:"); c.enable_load_extension(True); c.load_extension({V.ext_path()[:-3]!r}); c.close()
+    r = V.run_python(f"""
 print(sqlite3.connect("file:main-4096.db?vfs=ltxhttp&server={srv.url}", uri=True).execute("pragma ltxhttp_txid").fetchone()[0])
-"""], capture_output=True, text=True, timeout=60, env=dict(os.environ, LTXHTTP_TOKEN="s3cret"))
+""", env=dict(os.environ, LTXHTTP_TOKEN="s3cret"))
     ck.eq(r.stdout.strip(), ch["states"][-1]["txid"], f"LTXHTTP_TOKEN from env ({r.stderr.strip()})")
     srv.stop()
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -151,6 +152,28 @@ def load_extension():
     c.enable_load_extension(True)
     c.load_extension(ext_path()[:-3])  # SQLite adds .so
     c.close()
+
+
+def run_python(code, env=None, timeout=60):
+    """Run code in a new interpreter (no VFS state shared with this process)
+    that has loaded the extension first; returns the CompletedProcess."""
+    prelude = ("import sqlite3\n"
+               "c = sqlite3.connect(\":memory:\"); c.enable_load_extension(True); "
+               f"c.load_extension({ext_path()[:-3]!r}); c.close()\n")
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def try_open(uri, env=None):
+    """Open uri and read from it in a new interpreter: stdout says "opened"
+    or "error: <message>"; the extension's log lines are on stderr."""
+    return run_python(f"""
+try:
+    sqlite3.connect({uri!r}, uri=True).execute("select 1")
+    print("opened")
+except Exception as e:
+    print("error:", e)
+""", env=env)
 
 
 def connect(server_url, name, **params):
