@@ -43,13 +43,35 @@ def put_l0(c, upto):
             H.set_mtime_from_header(dst)
 
 
+def replace_history(c, upto):
+    """The database is recreated: the replica holds only c's L0 files to upto."""
+    shutil.rmtree(os.path.join(db_dir, "ltx"))
+    put_l0(c, upto)
+
+
+def start(what):
+    s = Server(["--db", "h.db=" + db_dir, "--poll-interval", "100ms", "--l1-interval", "300ms"])
+    ck.ok(s.wait_ready(), what)
+    return s
+
+
+def wait_latest_sha(want_sha):
+    return srv.wait_for(lambda: H.sha256_bytes(curl(f"{srv.base}/h.db/file")[2]) == want_sha, 10, 0.2)
+
+
+def check_txids(states, txids, what):
+    """/file?txid=T has exactly states[T]'s bytes for every T."""
+    for t in txids:
+        st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
+        ck.eq((st, H.sha256_bytes(b)), (200, states[t]["sha256"]), f"{what}TXID {t}")
+
+
 try:
     new_max = max(new_states)
     old_max = new_max + 1
     ck.ok(old_max in old_states, "the old chain goes beyond the new one")
     put_l0(old, old_max)
-    srv = Server(["--db", "h.db=" + db_dir, "--poll-interval", "100ms", "--l1-interval", "300ms"])
-    ck.ok(srv.wait_ready(), "ready")
+    srv = start("ready")
     # warm the cache with the old history's pages of the files named like
     # the new history's files (L0 1..new_max)
     st, _, b = curl(f"{srv.base}/h.db/file?txid={new_max:x}")
@@ -58,17 +80,14 @@ try:
     ck.eq((st, H.sha256_bytes(b)), (200, old_states[old_max]["sha256"]), "old history latest")
 
     # the database is recreated: its replica starts over at TXID 1
-    shutil.rmtree(os.path.join(db_dir, "ltx"))
-    put_l0(new, new_max)
+    replace_history(new, new_max)
     want = "%016x" % new_max
     ok = srv.wait_for(lambda: (srv.status("h.db") or {}).get("txid") == want, 10, 0.05)
     ck.ok(ok, f"server follows the replica back to {want}: {srv.status('h.db')}")
     st, h, b = curl(f"{srv.base}/h.db/file")
     ck.eq((st, h.get("ltx-txid"), H.sha256_bytes(b)), (200, want, new_states[new_max]["sha256"]),
           "latest after the reset is the new history's bytes (no page from the old history's cache)")
-    for t in sorted(new_states):
-        st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
-        ck.eq((st, H.sha256_bytes(b)), (200, new_states[t]["sha256"]), f"new history at TXID {t}")
+    check_txids(new_states, sorted(new_states), "new history at ")
     # single pages too
     st, h, b = curl(f"{srv.base}/h.db/pages/2")
     ck.eq((st, len(b)), (200, 4096), "page 2 after the reset")
@@ -78,10 +97,8 @@ try:
     # the new history reaches the same TXID as the old one: the replica did
     # not go back, but the file holding the current TXID changed (another
     # size under the same name) -> follow the new history, nothing cached
-    shutil.rmtree(os.path.join(db_dir, "ltx"))
-    put_l0(old, new_max)
-    srv = Server(["--db", "h.db=" + db_dir, "--poll-interval", "100ms", "--l1-interval", "300ms"])
-    ck.ok(srv.wait_ready(), "ready (same TXID case)")
+    replace_history(old, new_max)
+    srv = start("ready (same TXID case)")
     st, _, b = curl(f"{srv.base}/h.db/file")
     ck.eq((st, H.sha256_bytes(b)), (200, old_states[new_max]["sha256"]), "old history at its latest TXID")
     # a client's watcher waits in a long-poll at that TXID: it must learn
@@ -96,39 +113,31 @@ try:
     th = threading.Thread(target=long_poll)
     th.start()
     time.sleep(0.5)
-    shutil.rmtree(os.path.join(db_dir, "ltx"))
-    put_l0(new, new_max)
+    replace_history(new, new_max)
     th.join(20)
     st, j = poll.get("r", (0, None))
     ck.ok(st == 200 and (j or {}).get("reset") is True and poll.get("dt", 99) < 6,
           f"a long-poll at the replaced TXID answers reset: {st} {j} after {poll.get('dt', 0):.1f}s")
     want_sha = new_states[new_max]["sha256"]
-    ok = srv.wait_for(lambda: H.sha256_bytes(curl(f"{srv.base}/h.db/file")[2]) == want_sha, 10, 0.2)
+    ok = wait_latest_sha(want_sha)
     st, h, b = curl(f"{srv.base}/h.db/file")
     ck.ok(ok, f"same TXID, new history: /file has the new bytes ({h.get('ltx-txid')})")
-    for t in sorted(new_states):
-        st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
-        ck.eq((st, H.sha256_bytes(b)), (200, new_states[t]["sha256"]), f"same-TXID case: new history at TXID {t}")
+    check_txids(new_states, sorted(new_states), "same-TXID case: new history at ")
     ck.eq(srv.stop(), 0, "clean exit (same TXID case)")
     srv = None
 
     # the new history passes the old TXID (old: random-4096 at 2, new:
     # main-4096 at 3): its L0 3 is applied on top of the old state at first,
     # then the levels check sees L0 1 and 2 with other sizes and re-plans
-    shutil.rmtree(os.path.join(db_dir, "ltx"))
-    put_l0(new, new_max)
-    srv = Server(["--db", "h.db=" + db_dir, "--poll-interval", "100ms", "--l1-interval", "300ms"])
-    ck.ok(srv.wait_ready(), "ready (overtaking case)")
+    replace_history(new, new_max)
+    srv = start("ready (overtaking case)")
     st, _, b = curl(f"{srv.base}/h.db/file")
     ck.eq((st, H.sha256_bytes(b)), (200, new_states[new_max]["sha256"]), "random-4096 at its latest TXID")
-    shutil.rmtree(os.path.join(db_dir, "ltx"))
-    put_l0(old, new_max + 1)
+    replace_history(old, new_max + 1)
     want_sha = old_states[new_max + 1]["sha256"]
-    ok = srv.wait_for(lambda: H.sha256_bytes(curl(f"{srv.base}/h.db/file")[2]) == want_sha, 10, 0.2)
+    ok = wait_latest_sha(want_sha)
     ck.ok(ok, "overtaking new history: /file ends with exactly its bytes")
-    for t in range(1, new_max + 2):
-        st, h, b = curl(f"{srv.base}/h.db/file?txid={t:x}")
-        ck.eq((st, H.sha256_bytes(b)), (200, old_states[t]["sha256"]), f"overtaking case: TXID {t}")
+    check_txids(old_states, range(1, new_max + 2), "overtaking case: ")
     ck.eq(srv.stop(), 0, "clean exit (overtaking case)")
     srv = None
 finally:
