@@ -142,20 +142,27 @@ static void *thr(void *p)
     return NULL;
 }
 
+enum { N = 8 };
+
+/* N threads get page pgno through loader l at the same time. */
+static void get_concurrently(pcache *c, loader *l, uint32_t pgno, thr_arg a[N])
+{
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (thr_arg){c, l, NULL, 0, pgno};
+        assert_int_equal(pthread_create(&t[i], NULL, thr, &a[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+}
+
 static void test_single_flight(void **st)
 {
     (void)st;
     pcache *c = pcache_new(1 << 20, 8);
     loader l = {.fill = 0x5a, .sleep_ms = 150};
-    enum { N = 8 };
-    pthread_t t[N];
     thr_arg a[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = (thr_arg){c, &l, NULL, 0, 9};
-        assert_int_equal(pthread_create(&t[i], NULL, thr, &a[i]), 0);
-    }
-    for (int i = 0; i < N; i++)
-        pthread_join(t[i], NULL);
+    get_concurrently(c, &l, 9, a);
     assert_int_equal(atomic_load(&l.calls), 1);
     for (int i = 0; i < N; i++) {
         assert_non_null(a[i].got);
@@ -169,12 +176,7 @@ static void test_single_flight(void **st)
     assert_int_equal(s.coalesced + s.hits, N - 1);
     /* single-flight of a failing load: every waiter sees the error */
     loader lf = {.fail = 7, .sleep_ms = 300};
-    for (int i = 0; i < N; i++) {
-        a[i] = (thr_arg){c, &lf, NULL, 0, 10};
-        assert_int_equal(pthread_create(&t[i], NULL, thr, &a[i]), 0);
-    }
-    for (int i = 0; i < N; i++)
-        pthread_join(t[i], NULL);
+    get_concurrently(c, &lf, 10, a);
     assert_int_equal(atomic_load(&lf.calls), 1);
     for (int i = 0; i < N; i++) {
         assert_null(a[i].got);
