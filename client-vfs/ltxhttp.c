@@ -254,14 +254,19 @@ static CURL *lh_curl_new(const lh_cfg *c, struct curl_slist **hdrs) {
   return h;
 }
 
-/* One attempt. */
-static void lh_http_once(CURL *h, const char *url, long timeout_ms, lh_resp *r) {
+/* Point handle h at url, answer into r (emptied first). */
+static void lh_http_prepare(CURL *h, const char *url, long timeout_ms, lh_resp *r) {
   lh_resp_reset(r);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->cerr);
+}
+
+/* One attempt. */
+static void lh_http_once(CURL *h, const char *url, long timeout_ms, lh_resp *r) {
+  lh_http_prepare(h, url, timeout_ms, r);
   r->cc = curl_easy_perform(h);
   if (r->cc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 }
@@ -563,12 +568,7 @@ static int lh_apply_changes(lh_shared *sh, uint64_t since, json_t *j) {
 
 /* Run one request on the watcher's multi handle; returns -1 if stopped. */
 static int lh_watch_perform(lh_shared *sh, CURL *h, const char *url, long timeout_ms, lh_resp *r) {
-  lh_resp_reset(r);
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->cerr);
+  lh_http_prepare(h, url, timeout_ms, r);
   if (curl_multi_add_handle(sh->multi, h) != CURLM_OK) {
     r->cc = CURLE_FAILED_INIT;
     return 0;
