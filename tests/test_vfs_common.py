@@ -176,6 +176,15 @@ except Exception as e:
 """, env=env)
 
 
+def expect_error(ck, fn, needles, what):
+    """One check: fn() raises, and the error's text holds every string in needles."""
+    try:
+        fn()
+    except Exception as e:
+        return ck.ok(all(n in str(e) for n in needles), f"{what}: {e}")
+    return ck.ok(False, f"{what}: no error (accepted)")
+
+
 def connect(server_url, name, **params):
     params = dict({"server": server_url}, **params)
     q = "&".join(["vfs=ltxhttp"] + [f"{k}={v}" for k, v in params.items()])
