@@ -199,6 +199,24 @@ int srv_ready(srv *s)
     return ok;
 }
 
+/* Open url as an object store and record it as the next source; NULL
+ * (logged as startup_error with key=val naming it) when it cannot be opened. */
+static srv_source *add_source(srv *s, const char *url, const char *key, const char *val)
+{
+    obj_error oe = {0};
+    objstore *st = objstore_open(url, &s->sopts, &oe);
+    if (!st) {
+        char q[600];
+        logf_(LOG_ERROR, "startup_error", "%s=%s error=%s", key, val,
+              log_q(q, sizeof q, oe.msg[0] ? oe.msg : "cannot open replica"));
+        return NULL;
+    }
+    srv_source *src = &s->sources[s->nsources++];
+    src->store = st;
+    src->url = strdup(url);
+    return src;
+}
+
 int srv_init(srv *s)
 {
     pthread_rwlock_init(&s->dbs_lock, NULL);
@@ -220,22 +238,15 @@ int srv_init(srv *s)
         return -1;
     for (size_t i = 0; i < s->cfg.nreplicas; i++) {
         const char *url = s->cfg.replicas[i];
-        obj_error oe = {0};
-        objstore *st = objstore_open(url, &s->sopts, &oe);
-        char q[600];
-        if (!st) {
-            logf_(LOG_ERROR, "startup_error", "url=%s error=%s", url,
-                  log_q(q, sizeof q, oe.msg[0] ? oe.msg : "cannot open replica"));
+        srv_source *src = add_source(s, url, "url", url);
+        if (!src)
             return -1;
-        }
-        srv_source *src = &s->sources[s->nsources++];
-        src->store = st;
-        src->url = strdup(url);
         src->is_root = 1;
         /* drop a trailing slash for display */
         size_t l = strlen(src->url);
         while (l > 1 && src->url[l - 1] == '/')
             src->url[--l] = 0;
+        char q[600];
         logf_(LOG_INFO, "replica_added", "url=%s", log_q(q, sizeof q, url));
     }
     for (size_t i = 0; i < s->cfg.ndbs; i++) {
@@ -257,19 +268,11 @@ int srv_init(srv *s)
             logf_(LOG_ERROR, "startup_error", "db=\"%s\" error=\"invalid or reserved database name\"", name);
             return -1;
         }
-        obj_error oe = {0};
-        objstore *st = objstore_open(eq + 1, &s->sopts, &oe);
-        if (!st) {
-            char q[600];
-            logf_(LOG_ERROR, "startup_error", "db=%s error=%s", name,
-                  log_q(q, sizeof q, oe.msg[0] ? oe.msg : "cannot open replica"));
+        srv_source *src = add_source(s, eq + 1, "db", name);
+        if (!src)
             return -1;
-        }
-        srv_source *src = &s->sources[s->nsources++];
-        src->store = st;
-        src->url = strdup(eq + 1);
         src->db_name = strdup(name);
-        if (add_db(s, name, st, "", eq + 1) < 0)
+        if (add_db(s, name, src->store, "", eq + 1) < 0)
             return -1;
     }
     discover(s);

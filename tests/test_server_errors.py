@@ -276,6 +276,11 @@ try:
     r = subprocess.run([exe, "--db", "admin=" + db_dir, "--listen", "127.0.0.1:%d" % H.free_port()],
                        capture_output=True, text=True, timeout=10)
     ck.ok(r.returncode != 0 and "reserved" in r.stderr, "reserved --db name refused")
+    for args, names in ((["--db", "x=ftp://nope"], "db=x"), (["--replica", "ftp://nope/"], "url=ftp://nope/")):
+        r = subprocess.run([exe] + args + ["--listen", "127.0.0.1:%d" % H.free_port()],
+                           capture_output=True, text=True, timeout=10)
+        ck.ok(r.returncode == 1 and f"event=startup_error {names} error=" in r.stderr
+              and "unsupported store URL scheme" in r.stderr, f"{args}: startup error names it: {r.stderr.strip()}")
 finally:
     if srv:
         srv.stop_showing_log(4000)
