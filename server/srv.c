@@ -200,7 +200,8 @@ int srv_ready(srv *s)
 }
 
 /* Open url as an object store and record it as the next source; NULL
- * (logged as startup_error with key=val naming it) when it cannot be opened. */
+ * (logged as startup_error with key=val naming it) when it cannot be opened
+ * or memory runs out (the store, if open, is closed with the other sources). */
 static srv_source *add_source(srv *s, const char *url, const char *key, const char *val)
 {
     obj_error oe = {0};
@@ -214,6 +215,10 @@ static srv_source *add_source(srv *s, const char *url, const char *key, const ch
     srv_source *src = &s->sources[s->nsources++];
     src->store = st;
     src->url = strdup(url);
+    if (!src->url) {
+        logf_(LOG_ERROR, "startup_error", "%s=%s error=\"out of memory\"", key, val);
+        return NULL;
+    }
     return src;
 }
 
@@ -272,6 +277,10 @@ int srv_init(srv *s)
         if (!src)
             return -1;
         src->db_name = strdup(name);
+        if (!src->db_name) {
+            logf_(LOG_ERROR, "startup_error", "db=%s error=\"out of memory\"", name);
+            return -1;
+        }
         if (add_db(s, name, src->store, "", eq + 1) < 0)
             return -1;
     }
