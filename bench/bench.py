@@ -156,6 +156,7 @@ class Bench:
         self.results = {}
         self.notes = []
         self.started = datetime.datetime.utcnow()
+        self.meta = {"date": f"{self.started:%Y-%m-%d %H:%M} UTC", "quick": self.quick}
 
     # ---------------------------------------------------------------- tools
     def bin(self, name):
@@ -319,7 +320,7 @@ http {{
   tcp_nodelay on;
   keepalive_requests 10000000;
   keepalive_timeout 120;
-  open_file_cache max=200000 inactive=120s;
+  open_file_cache max=8000 inactive=120s;
   default_type application/octet-stream;
   client_body_temp_path {prefix}/tmp/body;
   proxy_temp_path {prefix}/tmp/proxy;
@@ -336,6 +337,8 @@ http {{
         cpath = os.path.join(prefix, "nginx.conf")
         with open(cpath, "w") as f:
             f.write(conf)
+        # open_file_cache stays far below RLIMIT_NOFILE: with one file per
+        # page (50k files) a larger cache runs nginx out of descriptors.
         p = self.start(["nginx", "-c", cpath, "-p", prefix + "/"], name="nginx")
         harness.wait_port(port, 15, p.p)
         p.url = f"http://127.0.0.1:{port}"
@@ -883,9 +886,12 @@ http {{
         m = self.machine()
         L = []
         cmd = "bench/run.sh" + (" --quick" if self.quick else "") + \
-            (f" --only {self.args.only}" if self.args.only else "")
+            (f" --only {self.args.only}" if self.args.only and not self.args.merge else "")
         L.append(f"Command: `{cmd}` — {'QUICK run (smaller sizes, shorter windows)' if self.quick else 'full run'}")
-        L.append(f"Date: {self.started:%Y-%m-%d %H:%M} UTC; git {self.git_rev()}")
+        L.append(f"Date: {self.meta.get('date')}; git {self.meta.setdefault('git', self.git_rev())}")
+        for rr in self.meta.get("rerun", []):
+            L.append(f"Re-run with `--only {','.join(rr['sections'])} --merge`{' --quick' if rr.get('quick') else ''} "
+                     f"at {rr['date']}: those sections come from that run, the others from the run above.")
         L.append(f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['ram_mb']:,} MiB RAM, Linux {m['kernel']}; "
                  f"{m['nginx']}; {m['wrk']}; sqlite {m['sqlite']}. Load generator, servers and other "
                  "processes share the same cores (loopback).")
@@ -1197,6 +1203,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --only")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: replace just these sections in the existing RESULTS.md (raw JSON kept)")
     ap.add_argument("--workdir", default=None, help="parent of the temp work directory")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     args = ap.parse_args()
@@ -1231,10 +1239,23 @@ def main():
             shutil.rmtree(b.work, ignore_errors=True)
         else:
             log(f"kept {b.work}")
+    if args.merge and os.path.exists(args.out):
+        with open(args.out) as f:
+            m = re.search(r"```json\n(.*)\n```", f.read(), re.S)
+        if m:
+            prev = json.loads(m.group(1))
+            meta = prev.pop("_meta", {}) or {"date": "?", "quick": b.quick}
+            for k, v in prev.items():
+                if k not in which:
+                    b.results[k] = v
+            meta.setdefault("rerun", []).append({"sections": which, "date": f"{b.started:%Y-%m-%d %H:%M} UTC",
+                                                 "quick": b.quick, "git": b.git_rev()})
+            b.meta = meta
+            args.write = True
     text = b.report()
     print()
     print(text)
-    raw = json.dumps(b.results, indent=1, default=str)
+    raw = json.dumps(dict(b.results, _meta=b.meta), indent=1, default=str)
     if args.only and not args.write and not args.no_write:
         log("--only: not rewriting RESULTS.md (add --write to do so)")
     elif not args.no_write:
