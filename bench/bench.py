@@ -1281,7 +1281,7 @@ HEADER = """# ltxhttp benchmark results
 
 How to run, what each number means and how the comparisons are built:
 [docs/bench.md](../docs/bench.md). This file is rewritten by `bench/run.sh`
-(a hand-written block between `<!-- analysis -->` markers is kept; re-read
+(a hand-written block between the HTML comments "analysis" and "/analysis" is kept; re-read
 it against the new numbers).
 
 """
