@@ -101,6 +101,10 @@ void config_usage(FILE *o)
           "  --max-l0-size SIZE     fetch L0 files whole up to this size (default 64M)\n"
           "  --poll-threads N       poller threads; databases are split between them\n"
           "                         (default min(cores, 4), at most 64)\n"
+          "  --index-fetch-concurrency N\n"
+          "                         page-index reads in flight while building a\n"
+          "                         database's index from its restore plan\n"
+          "                         (default 16, at most 256)\n"
           "  --read-token TOKEN     bearer token for database routes\n"
           "  --admin-token TOKEN    bearer token for /admin/* and /metrics\n"
           "  --log-level LEVEL      debug, info, warn, error (default info)\n"
@@ -222,7 +226,8 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
         return 0;
     }
     if (!strcmp(name, "threads") || !strcmp(name, "max-historical") || !strcmp(name, "poll-threads") ||
-        !strcmp(name, "max-historical-total") || !strcmp(name, "io-threads")) {
+        !strcmp(name, "max-historical-total") || !strcmp(name, "io-threads") ||
+        !strcmp(name, "index-fetch-concurrency")) {
         NEED();
         char *end;
         long n = strtol(v, &end, 10);
@@ -238,6 +243,8 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
             c->max_historical_total = (int)n;
         else if (!strcmp(name, "io-threads"))
             c->io_threads = (int)n;
+        else if (!strcmp(name, "index-fetch-concurrency"))
+            c->index_fetch_concurrency = n > 256 ? 256 : (int)n;
         else
             c->max_historical = (int)n;
         return 0;
@@ -333,7 +340,7 @@ static int set_opt(srv_config *c, const char *name, const char *v, int from_env,
 
 static const char *env_flags[] = {"replica", "db", "listen", "threads", "io-threads", "max-connections", "cache-size", "poll-interval", "l1-interval",
                                   "version-window", "rescan-interval", "max-historical", "max-historical-total", "historical-idle",
-                                  "max-l0-size", "poll-threads", "read-token", "admin-token", "s3-endpoint", "s3-region",
+                                  "max-l0-size", "poll-threads", "index-fetch-concurrency", "read-token", "admin-token", "s3-endpoint", "s3-region",
                                   "s3-path-style", "log-level", NULL};
 
 static int takes_value(const char *name) { return strcmp(name, "s3-path-style") != 0; }
@@ -353,6 +360,7 @@ int config_load(srv_config *c, int argc, char **argv, FILE *err)
     c->max_historical = 4;
     c->max_historical_total = 16;
     c->io_threads = 32;
+    c->index_fetch_concurrency = 16;
     c->poll_threads = cores > 1 ? (cores < 4 ? (int)cores : 4) : 1;
     c->historical_idle_ms = 300000;
     c->max_l0_bytes = (size_t)64 << 20;

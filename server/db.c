@@ -356,6 +356,61 @@ done:
     return rc;
 }
 
+/* Tail reads are latency-bound on S3, so a build reads up to
+ * cfg.index_fetch_concurrency files at once. Workers claim plan positions
+ * in order from a shared counter, at most IX_WINDOW(conc) ahead of the
+ * merge, and leave each decoded index in a ring slot; the caller merges
+ * the slots strictly in plan order, so the result, the error reported and
+ * *bad are the same as reading one file after another (files after a
+ * failing one may have been read; their results are dropped). */
+#define IX_MSG 512
+
+typedef struct {
+    file_ix fx;
+    size_t idx; /* plan position held, valid when done */
+    int rc;
+    int done;
+    char msg[IX_MSG];
+} ix_slot;
+
+typedef struct {
+    ltxdb *d;
+    const ltx_fileinfo *plan;
+    size_t n;
+    ix_slot *slots;
+    size_t window; /* ring size: positions in flight or waiting to be merged */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next;   /* next plan position to claim */
+    size_t merged; /* positions below this are merged and their slots free */
+    int stop;
+} ix_pool;
+
+static void *ix_worker(void *arg)
+{
+    ix_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->next < p->n && p->next >= p->merged + p->window)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop || p->next >= p->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        size_t i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        ix_slot *s = &p->slots[i % p->window];
+        s->msg[0] = 0;
+        int rc = index_file(p->d, &p->plan[i], &s->fx, s->msg, sizeof s->msg);
+        pthread_mutex_lock(&p->mu);
+        s->idx = i;
+        s->rc = rc;
+        s->done = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 /* Build a fresh index from a restore plan. On failure *bad is the plan
  * position of the file that failed. */
 static int build_from_plan(ltxdb *d, const ltx_fileinfo *plan, size_t n, vindex *x, size_t *bad,
@@ -364,13 +419,59 @@ static int build_from_plan(ltxdb *d, const ltx_fileinfo *plan, size_t n, vindex 
     vindex_init(x);
     uint32_t page_size = 0, commit = 0;
     int64_t ts = 0;
+    int conc = d->srv->cfg.index_fetch_concurrency;
+    if (conc < 1)
+        conc = 1;
+    size_t nthreads = (size_t)conc < n ? (size_t)conc : n;
+    ix_pool p;
+    memset(&p, 0, sizeof p);
+    pthread_t th[256];
+    size_t started = 0;
+    if (nthreads > sizeof th / sizeof th[0])
+        nthreads = sizeof th / sizeof th[0];
+    if (nthreads > 1) {
+        p.d = d;
+        p.plan = plan;
+        p.n = n;
+        p.window = 2 * nthreads;
+        p.slots = calloc(p.window, sizeof *p.slots);
+        if (p.slots && pthread_mutex_init(&p.mu, NULL) == 0) {
+            if (pthread_cond_init(&p.cv, NULL) == 0) {
+                for (; started < nthreads; started++)
+                    if (pthread_create(&th[started], NULL, ix_worker, &p) != 0)
+                        break;
+                if (started == 0)
+                    pthread_cond_destroy(&p.cv);
+            }
+            if (started == 0)
+                pthread_mutex_destroy(&p.mu);
+        }
+        if (started == 0) {
+            free(p.slots);
+            p.slots = NULL;
+        }
+    }
+    int rc = IX_OK;
     for (size_t i = 0; i < n; i++) {
         file_ix fx;
-        int rc = index_file(d, &plan[i], &fx, msg, msglen);
-        if (rc != IX_OK) {
+        int frc;
+        if (started) {
+            ix_slot *s = &p.slots[i % p.window];
+            pthread_mutex_lock(&p.mu);
+            while (!(s->done && s->idx == i))
+                pthread_cond_wait(&p.cv, &p.mu);
+            pthread_mutex_unlock(&p.mu);
+            fx = s->fx;
+            frc = s->rc;
+            if (frc != IX_OK)
+                snprintf(msg, msglen, "%s", s->msg);
+        } else {
+            frc = index_file(d, &plan[i], &fx, msg, msglen);
+        }
+        if (frc != IX_OK) {
             *bad = i;
-            vindex_free(x);
-            return rc;
+            rc = frc;
+            break;
         }
         if (page_size && fx.hdr.page_size != page_size) {
             snprintf(msg, msglen, "page size changes from %u to %u in the plan", page_size,
@@ -384,12 +485,38 @@ static int build_from_plan(ltxdb *d, const ltx_fileinfo *plan, size_t n, vindex 
         if (vf && --vf->refs == 0)
             free(vf);
         free(fx.ents);
+        if (started) {
+            pthread_mutex_lock(&p.mu);
+            p.slots[i % p.window].done = 0;
+            p.merged = i + 1;
+            pthread_cond_broadcast(&p.cv);
+            pthread_mutex_unlock(&p.mu);
+        }
         if (r != VX_OK) {
             *bad = i;
-            vindex_free(x);
             snprintf(msg, msglen, "out of memory");
-            return IX_NOMEM;
+            rc = IX_NOMEM;
+            break;
         }
+    }
+    if (started) {
+        pthread_mutex_lock(&p.mu);
+        p.stop = 1;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        for (size_t t = 0; t < started; t++)
+            pthread_join(th[t], NULL);
+        /* results read past a failure (or the failing one itself) */
+        for (size_t k = 0; k < p.window; k++)
+            if (p.slots[k].done)
+                free(p.slots[k].fx.ents);
+        free(p.slots);
+        pthread_cond_destroy(&p.cv);
+        pthread_mutex_destroy(&p.mu);
+    }
+    if (rc != IX_OK) {
+        vindex_free(x);
+        return rc;
     }
     if (vindex_seal(x, plan[n - 1].max_txid, commit, page_size, ts, mono_ms()) != VX_OK) {
         vindex_free(x);

@@ -28,6 +28,7 @@ typedef struct {
     int max_historical;
     int max_historical_total; /* point-in-time indexes kept server-wide */
     int poll_threads;         /* poller threads (databases are split between them) */
+    int index_fetch_concurrency; /* page-index tail reads in flight per index build */
     int64_t historical_idle_ms;
     size_t max_l0_bytes;      /* L0 files larger than this are indexed, not fetched */
     const char *read_token;

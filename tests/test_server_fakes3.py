@@ -4,6 +4,7 @@ make an object vanish at its next GET (retention between LIST and GET)."""
 import http.server
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 class FakeS3(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: parallel clients connect at once
 
     def __init__(self, root):
         self.root = root
@@ -57,6 +59,12 @@ class S3Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in separate writes: without TCP_NODELAY
+        # the body waits for the client's delayed ACK (~40 ms per request)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def reply(self, code, body=b"", headers=None):
         self.send_response(code)
