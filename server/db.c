@@ -463,7 +463,7 @@ static int build_from_plan(ltxdb *d, const ltx_fileinfo *plan, size_t n, vindex 
             pthread_mutex_unlock(&p.mu);
             fx = s->fx;
             frc = s->rc;
-            if (frc != IX_OK)
+            if (frc != IX_OK && s->msg[0]) /* as the serial read: IX_NOMEM leaves msg */
                 snprintf(msg, msglen, "%s", s->msg);
         } else {
             frc = index_file(d, &plan[i], &fx, msg, msglen);
