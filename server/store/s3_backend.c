@@ -687,6 +687,11 @@ static obj_status s3_do(objstore *s, const s3_req *rq, s3_resp *r, obj_error *e)
         errbuf[0] = 0;
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+        /* The shared connection cache keeps only a few idle connections by
+         * default; with more reads in flight (parallel index builds, many
+         * cold pages) it closed them and every read paid a new TCP/TLS
+         * handshake. Keep enough for the fan-out. */
+        curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 64L);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
