@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 import harness  # noqa: E402  (ports, processes, moto)
+import nginxconf  # noqa: E402
 
 ALL = ["throughput", "lookups", "freshness", "economy", "coldstart", "memory"]
 
@@ -307,36 +308,13 @@ class Bench:
         for sub in ("", "tmp"):
             os.makedirs(os.path.join(prefix, sub), exist_ok=True)
         port = harness.free_port()
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf = f"""{user}worker_processes 2;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 10000000;
-  keepalive_timeout 120;
-  open_file_cache max=8000 inactive=120s;
-  default_type application/octet-stream;
-  client_body_temp_path {prefix}/tmp/body;
-  proxy_temp_path {prefix}/tmp/proxy;
-  fastcgi_temp_path {prefix}/tmp/fastcgi;
-  uwsgi_temp_path {prefix}/tmp/uwsgi;
-  scgi_temp_path {prefix}/tmp/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    root {root};
-    location / {{ }}
-  }}
-}}
-"""
-        cpath = os.path.join(prefix, "nginx.conf")
-        with open(cpath, "w") as f:
-            f.write(conf)
+        cpath = nginxconf.write_conf(
+            prefix,
+            "  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n"
+            "  keepalive_requests 10000000;\n  keepalive_timeout 120;\n  open_file_cache max=8000 inactive=120s;\n"
+            "  default_type application/octet-stream;\n",
+            f"  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    location / {{ }}\n  }}\n",
+            workers=2, connections=4096, error_level="warn")
         # open_file_cache stays far below RLIMIT_NOFILE: with one file per
         # page (50k files) a larger cache runs nginx out of descriptors.
         p = self.start(["nginx", "-c", cpath, "-p", prefix + "/"], name="nginx")
@@ -361,26 +339,9 @@ http {{
             inc = inc.replace(a, b)
         with open(os.path.join(prefix, "ltx-cache.conf"), "w") as f:
             f.write(inc)
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf = f"""{user}worker_processes 2;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 10000000;
-  client_body_temp_path {prefix}/tmp/body;
-  proxy_temp_path {prefix}/tmp/proxy;
-  fastcgi_temp_path {prefix}/tmp/fastcgi;
-  uwsgi_temp_path {prefix}/tmp/uwsgi;
-  scgi_temp_path {prefix}/tmp/scgi;
-  include {prefix}/ltx-cache.conf;
-}}
-"""
-        cpath = os.path.join(prefix, "nginx.conf")
-        with open(cpath, "w") as f:
-            f.write(conf)
+        cpath = nginxconf.write_conf(prefix, "  access_log off;\n  keepalive_requests 10000000;\n",
+                                     f"  include {prefix}/ltx-cache.conf;\n", workers=2, connections=4096,
+                                     error_level="warn")
         p = self.start(["nginx", "-c", cpath, "-p", prefix + "/"], name="nginx-tier")
         harness.wait_port(port, 15, p.p)
         p.url = f"http://127.0.0.1:{port}"
@@ -719,14 +680,17 @@ http {{
         g = self.run_json([self.bin("ltxgen"), "synth", replica, "--pages", "20000", "--l0", str(nfiles),
                            "--touch", "8", "--random-bytes", "2048"])
         res = {"files": g["files"], "pages": g["pages"], "replica_mb": g["bytes"] / 1e6}
-        # file replica first
-        srv = self.start_server({"cold.db": replica}, cache="256M")
-        try:
-            t = self.wait_ready(srv, ["cold.db"])
-            c = objstore_counters(self.admin(srv))
-            res["file"] = dict(seconds=t - srv.t0, **c)
-        finally:
-            self.stop(srv)
+        # file replica first; then the trailer-only start of before
+        # (LTXPAGED_TRAILER_ONLY=unverified-bench, bench only) on the same replica: the
+        # price of reading every plan file whole to verify its checksum
+        for key, env0 in (("file", None), ("file_trailer_only", {"LTXPAGED_TRAILER_ONLY": "unverified-bench"})):
+            srv = self.start_server({"cold.db": replica}, cache="256M", env=env0)
+            try:
+                t = self.wait_ready(srv, ["cold.db"])
+                c = objstore_counters(self.admin(srv))
+                res[key] = dict(seconds=t - srv.t0, **c, **self.verification(srv, "cold.db"))
+            finally:
+                self.stop(srv)
         res["restore_file"] = self.restore_time(replica, os.path.join(d, "restored-file.db"))
         # S3 on moto
         moto = harness.Moto()
@@ -736,15 +700,16 @@ http {{
             self.upload(moto, "bench", replica, "cold.db")
             res["upload_seconds"] = time.monotonic() - t0
             env = moto.env()
-            srv = self.start_server({"cold.db": "s3://bench/cold.db"}, cache="256M", env=env,
-                                    extra=["--s3-endpoint", moto.endpoint, "--s3-region", "us-east-1",
-                                           "--s3-path-style"])
-            try:
-                t = self.wait_ready(srv, ["cold.db"], timeout=300)
-                c = objstore_counters(self.admin(srv))
-                res["s3"] = dict(seconds=t - srv.t0, **c)
-            finally:
-                self.stop(srv)
+            for key, extra_env in (("s3", {}), ("s3_trailer_only", {"LTXPAGED_TRAILER_ONLY": "unverified-bench"})):
+                srv = self.start_server({"cold.db": "s3://bench/cold.db"}, cache="256M", env=dict(env, **extra_env),
+                                        extra=["--s3-endpoint", moto.endpoint, "--s3-region", "us-east-1",
+                                               "--s3-path-style"])
+                try:
+                    t = self.wait_ready(srv, ["cold.db"], timeout=300)
+                    c = objstore_counters(self.admin(srv))
+                    res[key] = dict(seconds=t - srv.t0, **c, **self.verification(srv, "cold.db"))
+                finally:
+                    self.stop(srv)
             res["restore_s3"] = self.restore_time("s3://bench/cold.db", os.path.join(d, "restored-s3.db"), env=env)
         finally:
             self.stop(moto)
@@ -753,6 +718,14 @@ http {{
         res["theirs_lists"] = 10 + (nfiles // 1000)
         res["theirs_gets"] = 2 * g["files"]
         self.results["coldstart"] = res
+
+    def verification(self, srv, name):
+        """The status's verification block: bytes the verifier read, build time."""
+        try:
+            v = http_json(f"{srv.url}/{name}").get("verification") or {}
+            return {"verified_bytes_read": v.get("bytes_read"), "build_seconds": v.get("last_build_seconds")}
+        except Exception:
+            return {}
 
     def restore_time(self, replica, out, env=None):
         """The alternative to serving pages: download everything and build
@@ -897,238 +870,236 @@ http {{
                  "processes share the same cores (loopback).")
         L.append("")
         L.extend(self.headlines())
-        t = R.get("throughput")
-        if t is not None:
-            L.append("### 1. Page throughput (wrk, 2 threads, 32 keep-alive connections unless noted, random pages, "
-                     "warm caches)")
-            if "error" in t:
-                L.append(f"Not run: {t['error']}")
-            else:
-                L.append(f"Database {t['db_mb']:.0f} MB, {t['pages']:,} pages of 4 KiB; nginx serves the same pages "
-                         "extracted as static files (and the database file for ranges).")
-                L.append("")
-                L.append("| request | ltxpaged | nginx | ltxpaged / nginx |")
-                L.append("| --- | --- | --- | --- |")
-                pl, pn = t["page_ltx"], t["page_nginx"]
-                L.append(f"| 1 page `/bench.db/pages/N` req/s | {fmt(pl['rps'])} | {fmt(pn['rps'])} | "
-                         f"{ratio(pl['rps'], pn['rps'])} |")
-                L.append(f"| 1 page p50 / p99 latency | {pl['p50_us'] / 1e3:.2f} / {pl['p99_us'] / 1e3:.2f} ms | "
-                         f"{pn['p50_us'] / 1e3:.2f} / {pn['p99_us'] / 1e3:.2f} ms | |")
-                p1, p2 = t.get("page128_ltx", {}), t.get("page128_nginx", {})
-                if "rps" in p1 and "rps" in p2:
-                    L.append(f"| 1 page, 128 connections, req/s | {fmt(p1['rps'])} | {fmt(p2['rps'])} | "
-                             f"{ratio(p1['rps'], p2['rps'])} |")
-                bl, rn = t["batch_ltx"], t["range_nginx"]
-                L.append(f"| 32 pages `/pages?n=a-b` vs nginx `Range:` on the file, MB/s | {fmt(bl['mbps'])} | "
-                         f"{fmt(rn['mbps'])} | {ratio(bl['mbps'], rn['mbps'])} |")
-                L.append(f"| 32 pages, req/s | {fmt(bl['rps'])} | {fmt(rn['rps'])} | {ratio(bl['rps'], rn['rps'])} |")
-                rl = t.get("range_ltx", {})
-                if "mbps" in rl:
-                    L.append(f"| 32 pages `Range:` on ltxpaged `/file`, MB/s | {fmt(rl['mbps'])} | {fmt(rn['mbps'])} | "
-                             f"{ratio(rl['mbps'], rn['mbps'])} |")
-                tr = t.get("tier", {})
-                if "tier" in tr and "direct" in tr:
-                    a, d = tr["tier"], tr["direct"]
-                    L.append(f"| 1 page `?txid=T` (immutable) via nginx cache tier (`deploy/nginx-cache.conf`) vs "
-                             f"ltxpaged direct, req/s | {fmt(d['rps'])} direct | {fmt(a['rps'])} via tier | "
-                             f"tier/direct {ratio(a['rps'], d['rps'])}; tier/nginx static "
-                             f"{ratio(a['rps'], pn['rps'])} |")
-                elif "error" in tr:
-                    L.append(f"| nginx cache tier | error: {tr['error']} | | |")
-                errs = sum(x.get("errors", 0) for k2, v in t.items() if k2.endswith("_all") for x in v)
-                L.append("")
-                L.append(f"Each cell: best of {t.get('rounds', 1)} interleaved {self.sz['wrk_seconds']} s wrk runs "
-                         "(all runs in the raw JSON).")
-                L.append(f"wrk errors (non-2xx, socket): {errs}. ltxpaged RSS after: "
-                         f"{t['server_rss_kb']['VmRSS'] / 1024:.0f} MiB.")
-                if "sample_cache_status" in tr:
-                    L.append(f"Cache tier: X-Cache-Status of 200 random page requests after the runs: "
-                             f"{tr['sample_cache_status']}.")
+        for t in self.section(L, "throughput",
+                              "### 1. Page throughput (wrk, 2 threads, 32 keep-alive connections unless noted, random pages, "
+                              "warm caches)"):
+            L.append(f"Database {t['db_mb']:.0f} MB, {t['pages']:,} pages of 4 KiB; nginx serves the same pages "
+                     "extracted as static files (and the database file for ranges).")
             L.append("")
-        lk = R.get("lookups")
-        if lk is not None:
-            L.append("### 2. Point lookups through SQLite (random primary key, `SELECT v FROM t WHERE id=?`)")
-            if "error" in lk:
-                L.append(f"Not run: {lk['error']}")
-            else:
-                L.append("| mode | lookups/s | p50 / p99 per transaction | vs local | HTTP req / lookup | "
-                         "pages fetched / lookup |")
-                L.append("| --- | --- | --- | --- | --- | --- |")
+            L.append("| request | ltxpaged | nginx | ltxpaged / nginx |")
+            L.append("| --- | --- | --- | --- |")
+            pl, pn = t["page_ltx"], t["page_nginx"]
+            L.append(f"| 1 page `/bench.db/pages/N` req/s | {fmt(pl['rps'])} | {fmt(pn['rps'])} | "
+                     f"{ratio(pl['rps'], pn['rps'])} |")
+            L.append(f"| 1 page p50 / p99 latency | {pl['p50_us'] / 1e3:.2f} / {pl['p99_us'] / 1e3:.2f} ms | "
+                     f"{pn['p50_us'] / 1e3:.2f} / {pn['p99_us'] / 1e3:.2f} ms | |")
+            p1, p2 = t.get("page128_ltx", {}), t.get("page128_nginx", {})
+            if "rps" in p1 and "rps" in p2:
+                L.append(f"| 1 page, 128 connections, req/s | {fmt(p1['rps'])} | {fmt(p2['rps'])} | "
+                         f"{ratio(p1['rps'], p2['rps'])} |")
+            bl, rn = t["batch_ltx"], t["range_nginx"]
+            L.append(f"| 32 pages `/pages?n=a-b` vs nginx `Range:` on the file, MB/s | {fmt(bl['mbps'])} | "
+                     f"{fmt(rn['mbps'])} | {ratio(bl['mbps'], rn['mbps'])} |")
+            L.append(f"| 32 pages, req/s | {fmt(bl['rps'])} | {fmt(rn['rps'])} | {ratio(bl['rps'], rn['rps'])} |")
+            rl = t.get("range_ltx", {})
+            if "mbps" in rl:
+                L.append(f"| 32 pages `Range:` on ltxpaged `/file`, MB/s | {fmt(rl['mbps'])} | {fmt(rn['mbps'])} | "
+                         f"{ratio(rl['mbps'], rn['mbps'])} |")
+            tr = t.get("tier", {})
+            if "tier" in tr and "direct" in tr:
+                a, d = tr["tier"], tr["direct"]
+                L.append(f"| 1 page `?txid=T` (immutable) via nginx cache tier (`deploy/nginx-cache.conf`) vs "
+                         f"ltxpaged direct, req/s | {fmt(d['rps'])} direct | {fmt(a['rps'])} via tier | "
+                         f"tier/direct {ratio(a['rps'], d['rps'])}; tier/nginx static "
+                         f"{ratio(a['rps'], pn['rps'])} |")
+            elif "error" in tr:
+                L.append(f"| nginx cache tier | error: {tr['error']} | | |")
+            errs = sum(x.get("errors", 0) for k2, v in t.items() if k2.endswith("_all") for x in v)
+            L.append("")
+            L.append(f"Each cell: best of {t.get('rounds', 1)} interleaved {self.sz['wrk_seconds']} s wrk runs "
+                     "(all runs in the raw JSON).")
+            L.append(f"wrk errors (non-2xx, socket): {errs}. ltxpaged RSS after: "
+                     f"{t['server_rss_kb']['VmRSS'] / 1024:.0f} MiB.")
+            if "sample_cache_status" in tr:
+                L.append(f"Cache tier: X-Cache-Status of 200 random page requests after the runs: "
+                         f"{tr['sample_cache_status']}.")
+        for lk in self.section(L, "lookups",
+                               "### 2. Point lookups through SQLite (random primary key, `SELECT v FROM t WHERE id=?`)"):
+            L.append("| mode | lookups/s | p50 / p99 per transaction | vs local | HTTP req / lookup | "
+                     "pages fetched / lookup |")
+            L.append("| --- | --- | --- | --- | --- | --- |")
 
-                def row(key, base):
-                    x = lk.get(key)
-                    if not x:
-                        return
-                    if "error" in x and "lookups_per_sec" not in x:
-                        L.append(f"| {key} | error: {x['error']} | | | | |")
-                        return
-                    b0 = lk.get(base, {}).get("lookups_per_sec")
-                    st = x.get("stats_sum") if x.get("reopen") and x.get("stats_sum") else x.get("stats", {})
-                    req = st.get("requests")
-                    pages = pages_fetched_of(st)
-                    n = max(1, x["lookups"])
-                    L.append(f"| {x['label']} | {fmt(x['lookups_per_sec'])} | {x['tx_p50_us']:.0f} / "
-                             f"{x['tx_p99_us']:.0f} µs | {ratio(x['lookups_per_sec'], b0) if key != base else '1×'} | "
-                             f"{fmt(req / n if req is not None else None, nd=2)} | "
-                             f"{fmt(pages / n if pages is not None else None, nd=2)} |")
-                for key, base in (("local_1", "local_1"), ("vfs_warm_1", "local_1"), ("local_100", "local_100"),
-                                  ("vfs_warm_100", "local_100"), ("local_cold", "local_cold"),
-                                  ("vfs_cold", "local_cold"), ("vfs_cold_ra0", "local_cold"),
-                                  ("vfs_nowarm_1", "local_1")):
-                    row(key, base)
-                cli = lk.get("cli")
-                if cli and "error" not in cli:
-                    lo, re_ = cli.get("local", {}), cli.get("ltxhttp", {})
-                    L.append(f"| one-shot `sqlite3` process, one lookup (hyperfine, median) | "
-                             f"{lo.get('median_ms', 0):.1f} ms local | {re_.get('median_ms', 0):.1f} ms ltxhttp | "
-                             f"{ratio(re_.get('median_ms'), lo.get('median_ms'))} time | | |")
-                elif cli:
-                    L.append(f"| one-shot `sqlite3` process (hyperfine) | error: {cli['error']} | | | | |")
-                L.append("")
-                L.append("Warm = ltxhttp local cache holds the whole database (filled by one full scan); cold = a "
-                         "new connection per lookup, so the process-wide ltxhttp cache starts empty each time "
-                         "(server cache warm); local = the same database file on local disk (OS cache warm). "
-                         "Stats from `PRAGMA ltxhttp_stats`.")
+            def row(key, base):
+                x = lk.get(key)
+                if not x:
+                    return
+                if "error" in x and "lookups_per_sec" not in x:
+                    L.append(f"| {key} | error: {x['error']} | | | | |")
+                    return
+                b0 = lk.get(base, {}).get("lookups_per_sec")
+                st = x.get("stats_sum") if x.get("reopen") and x.get("stats_sum") else x.get("stats", {})
+                req = st.get("requests")
+                pages = pages_fetched_of(st)
+                n = max(1, x["lookups"])
+                L.append(f"| {x['label']} | {fmt(x['lookups_per_sec'])} | {x['tx_p50_us']:.0f} / "
+                         f"{x['tx_p99_us']:.0f} µs | {ratio(x['lookups_per_sec'], b0) if key != base else '1×'} | "
+                         f"{fmt(req / n if req is not None else None, nd=2)} | "
+                         f"{fmt(pages / n if pages is not None else None, nd=2)} |")
+            for key, base in (("local_1", "local_1"), ("vfs_warm_1", "local_1"), ("local_100", "local_100"),
+                              ("vfs_warm_100", "local_100"), ("local_cold", "local_cold"),
+                              ("vfs_cold", "local_cold"), ("vfs_cold_ra0", "local_cold"),
+                              ("vfs_nowarm_1", "local_1")):
+                row(key, base)
+            cli = lk.get("cli")
+            if cli and "error" not in cli:
+                lo, re_ = cli.get("local", {}), cli.get("ltxhttp", {})
+                L.append(f"| one-shot `sqlite3` process, one lookup (hyperfine, median) | "
+                         f"{lo.get('median_ms', 0):.1f} ms local | {re_.get('median_ms', 0):.1f} ms ltxhttp | "
+                         f"{ratio(re_.get('median_ms'), lo.get('median_ms'))} time | | |")
+            elif cli:
+                L.append(f"| one-shot `sqlite3` process (hyperfine) | error: {cli['error']} | | | | |")
             L.append("")
-        fr = R.get("freshness")
-        if fr is not None:
-            L.append("### 3. Freshness: L0 file appears in the replica → a new client transaction sees it")
-            if "error" in fr:
-                L.append(f"Not run: {fr['error']}")
-            else:
-                L.append("| poll interval | commits | seen | p50 | p90 | p99 | max | p50 / interval | "
-                         "server has it p50 / p99 | then client sees it p50 / p99 |")
-                L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-                for k in ("1000", "250", "100", "20"):
-                    x = fr.get(k)
-                    if x is None:
-                        continue
-                    if "error" in x and "p50_ms" not in x:
-                        L.append(f"| {k} ms | error: {x['error']} | | | | | | |")
-                        continue
-                    L.append(f"| {k} ms | {x['count']} | {x['seen']} | {x['p50_ms']:.0f} ms | {x['p90_ms']:.0f} ms | "
-                             f"{x['p99_ms']:.0f} ms | {x['max_ms']:.0f} ms | {x['p50_ms'] / int(k):.2f} | "
-                             f"{x.get('server_p50_ms', 0):.0f} / {x.get('server_p99_ms', 0):.0f} ms | "
-                             f"{x.get('client_p50_ms', 0):.1f} / {x.get('client_p99_ms', 0):.1f} ms |")
-                L.append("")
-                L.append("Files land at random gaps of 0.5–1.5 × the interval (atomic rename); the physical floor "
-                         "is ~interval/2 on average (the poll phase) plus fetch, index and notify time. \"Server has "
-                         "it\": when a `/changes` long-poll on ltxpaged (run by the driver, like the VFS watcher) "
-                         "first reports the file's TXID; \"then client sees it\": from there to the first client "
-                         "transaction returning the new value (reader polls every ~1 ms).")
+            L.append("Warm = ltxhttp local cache holds the whole database (filled by one full scan); cold = a "
+                     "new connection per lookup, so the process-wide ltxhttp cache starts empty each time "
+                     "(server cache warm); local = the same database file on local disk (OS cache warm). "
+                     "Stats from `PRAGMA ltxhttp_stats`.")
+        for fr in self.section(L, "freshness",
+                               "### 3. Freshness: L0 file appears in the replica → a new client transaction sees it"):
+            L.append("| poll interval | commits | seen | p50 | p90 | p99 | max | p50 / interval | "
+                     "server has it p50 / p99 | then client sees it p50 / p99 |")
+            L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            for k in ("1000", "250", "100", "20"):
+                x = fr.get(k)
+                if x is None:
+                    continue
+                if "error" in x and "p50_ms" not in x:
+                    L.append(f"| {k} ms | error: {x['error']} | | | | | | |")
+                    continue
+                L.append(f"| {k} ms | {x['count']} | {x['seen']} | {x['p50_ms']:.0f} ms | {x['p90_ms']:.0f} ms | "
+                         f"{x['p99_ms']:.0f} ms | {x['max_ms']:.0f} ms | {x['p50_ms'] / int(k):.2f} | "
+                         f"{x.get('server_p50_ms', 0):.0f} / {x.get('server_p99_ms', 0):.0f} ms | "
+                         f"{x.get('client_p50_ms', 0):.1f} / {x.get('client_p99_ms', 0):.1f} ms |")
             L.append("")
-        ec = R.get("economy")
-        if ec is not None:
-            L.append("### 4. Object-store economy (one database, readers doing lookups, one new L0 file per second)")
-            if "error" in ec:
-                L.append(f"Not run: {ec['error']}")
-            else:
-                L.append(f"Each reader: a separate process, {ec['rate_per_reader']:g} lookups/s, 10 MiB local cache, "
-                         f"window {ec['window_s']} s (scaled to per minute).")
-                L.append("")
-                L.append("| readers | part of window | ltxpaged GETs/min | ltxpaged LISTs/min | direct readers GETs/min "
-                         "| direct readers LISTs/min | GETs: direct / ltxpaged | LISTs: direct / ltxpaged |")
-                L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
-                for k, x in ec["by_readers"].items():
-                    if "error" in x:
-                        L.append(f"| {k} | error: {x['error']} | | | | | | |")
-                        continue
-                    for part, title in (("whole", "whole window (readers start cold)"),
-                                        ("steady", "second half (readers warm)")):
-                        y = x.get(part)
-                        if not y:
-                            continue
-                        L.append(f"| {k} | {title} | {fmt(y['ours_gets_per_min'])} | {fmt(y['ours_lists_per_min'])} | "
-                                 f"{fmt(y['theirs_gets_per_min'])} | {fmt(y['theirs_lists_per_min'])} | "
-                                 f"{ratio(y['theirs_gets_per_min'], y['ours_gets_per_min'], 1)} | "
-                                 f"{ratio(y['theirs_lists_per_min'], y['ours_lists_per_min'], 1)} |")
-                L.append("")
-                L.append("Ours: object-store requests of ltxpaged (counters from `/admin/status`), a fresh server "
-                         "per row whose cache was first filled once by reading every page (a long-lived regional "
-                         "server's state; that one-time cost is listed below and not in the table). Direct readers "
-                         "(Litestream-VFS style, computed from the same run): each polls L0 and L1 every second "
-                         "(2 LISTs/s), GETs index + header of every new L0 file and of the plan at open, and one GET "
-                         "per page SQLite read that missed its local cache (our readers' `misses` from "
-                         "`PRAGMA ltxhttp_stats` — the same access trace; our read-ahead extras are not counted "
-                         "for them). \"Second half\": the same counts over the second half of the window only "
-                         "(reader caches warm; no open costs).")
-                L.append("")
-                for k, x in ec["by_readers"].items():
-                    if "pages_fetched" in x:
-                        w = x.get("warmup", {})
-                        st = w.get("startup", {})
-                        L.append(f"- {k} readers: {x['lookups']:,} lookups, {x['page_misses']:,} local misses, "
-                                 f"{x['pages_fetched']:,} pages fetched from ltxpaged (with read-ahead), "
-                                 f"{x['l0_files']} L0 files, {x['errors']} errors; server start-up "
-                                 f"{fmt(st.get('gets'))} GETs / {fmt(st.get('lists'))} LISTs, one-time cache fill "
-                                 f"{fmt(w.get('gets'))} GETs in {w.get('seconds', 0):.1f} s.")
+            L.append("Files land at random gaps of 0.5–1.5 × the interval (atomic rename); the physical floor "
+                     "is ~interval/2 on average (the poll phase) plus fetch, index and notify time. \"Server has "
+                     "it\": when a `/changes` long-poll on ltxpaged (run by the driver, like the VFS watcher) "
+                     "first reports the file's TXID; \"then client sees it\": from there to the first client "
+                     "transaction returning the new value (reader polls every ~1 ms).")
+        for ec in self.section(L, "economy",
+                               "### 4. Object-store economy (one database, readers doing lookups, one new L0 file per second)"):
+            L.append(f"Each reader: a separate process, {ec['rate_per_reader']:g} lookups/s, 10 MiB local cache, "
+                     f"window {ec['window_s']} s (scaled to per minute).")
             L.append("")
-        cs = R.get("coldstart")
-        if cs is not None:
-            L.append("### 5. Cold start: database with many LTX files until ready")
-            if "error" in cs:
-                L.append(f"Not run: {cs['error']}")
-            else:
-                L.append(f"Replica: {cs['files']:,} LTX files (1 snapshot of {cs['pages']:,} pages + L0 chain), "
-                         f"{cs['replica_mb']:.1f} MB.")
-                L.append("")
-                L.append("| backend | time to state ok | GETs | LISTs | MB read | direct reader GETs | "
-                         "direct reader LISTs |")
-                L.append("| --- | --- | --- | --- | --- | --- | --- |")
-                for k in ("file", "s3"):
-                    x = cs.get(k)
-                    if not x:
+            L.append("| readers | part of window | ltxpaged GETs/min | ltxpaged LISTs/min | direct readers GETs/min "
+                     "| direct readers LISTs/min | GETs: direct / ltxpaged | LISTs: direct / ltxpaged |")
+            L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            for k, x in ec["by_readers"].items():
+                if "error" in x:
+                    L.append(f"| {k} | error: {x['error']} | | | | | | |")
+                    continue
+                for part, title in (("whole", "whole window (readers start cold)"),
+                                    ("steady", "second half (readers warm)")):
+                    y = x.get(part)
+                    if not y:
                         continue
-                    mb = x.get("bytes_read")
-                    L.append(f"| {k}{' (moto)' if k == 's3' else ''} | {x['seconds']:.2f} s | {fmt(x.get('gets'))} | "
-                             f"{fmt(x.get('lists'))} | {fmt(mb / 1e6 if mb is not None else None, nd=2)} | "
-                             f"{cs['theirs_gets']:,} | {cs['theirs_lists']:,} |")
-                if "s3_error" in cs:
-                    L.append(f"| s3 (moto) | error: {cs['s3_error']} | | | | | |")
-                L.append("")
-                for k, title in (("restore_file", "file"), ("restore_s3", "s3 (moto)")):
-                    x = cs.get(k)
-                    if not x:
-                        continue
-                    if "error" in x:
-                        L.append(f"- Alternative, `ltxctl restore` ({title}): error: {x['error']}")
-                        continue
-                    srv_t = cs.get("file" if k == "restore_file" else "s3", {}).get("seconds")
-                    L.append(f"- Alternative, download + restore to a local file with `ltxctl restore` ({title}): "
-                             f"{x['seconds']:.2f} s, {fmt(x.get('files'))} files, {fmt((x.get('bytes_read') or 0) / 1e6)} MB "
-                             f"read, {fmt((x.get('size') or 0) / 1e6)} MB written; ltxpaged ready in "
-                             f"{ratio(srv_t, x['seconds'])} of that time.")
+                    L.append(f"| {k} | {title} | {fmt(y['ours_gets_per_min'])} | {fmt(y['ours_lists_per_min'])} | "
+                             f"{fmt(y['theirs_gets_per_min'])} | {fmt(y['theirs_lists_per_min'])} | "
+                             f"{ratio(y['theirs_gets_per_min'], y['ours_gets_per_min'], 1)} | "
+                             f"{ratio(y['theirs_lists_per_min'], y['ours_lists_per_min'], 1)} |")
             L.append("")
-        me = R.get("memory")
-        if me is not None:
-            L.append("### 6. Memory: ltxpaged RSS vs --cache-size, index bytes per page")
-            if "error" in me:
-                L.append(f"Not run: {me['error']}")
-            else:
-                L.append(f"Synthetic database: {me['pages']:,} pages of {me['page_size']} B "
-                         f"({me['pages'] * me['page_size'] / 2**30:.1f} GiB logical, replica {me['replica_mb']:.0f} MB). "
-                         f"Baseline RSS (server with a 10-page DB): {me['baseline_rss_kb'] / 1024:.1f} MiB.")
-                L.append("")
-                L.append("| --cache-size | index build | RSS ready | index bytes/page | RSS after reading 1× / 2× / 4× / 8× "
-                         "the cache size | (RSS − RSS ready) / cache-size at 8× | cache bytes reported |")
-                L.append("| --- | --- | --- | --- | --- | --- | --- |")
-                for r in me["runs"]:
-                    idx = (r["rss_ready_kb"] - me["baseline_rss_kb"]) * 1024
-                    cache_part = (r["rss_full_kb"] - r["rss_ready_kb"]) * 1024
-                    steps = " / ".join(f"{x['rss_kb'] / 1024:.0f}" for x in r.get("steps", []))
-                    rep = r.get("cache_reported")
-                    rep = f"{rep[0] / 2**20:.1f} MiB" if isinstance(rep, (list, tuple)) and rep else "n/a"
-                    label = r["cache"] + (f" (MALLOC_ARENA_MAX={r['malloc_arena_max']})" if r.get("malloc_arena_max") else "")
-                    L.append(f"| {label} | {r['index_seconds']:.2f} s | {r['rss_ready_kb'] / 1024:.0f} MiB | "
-                             f"{idx / me['pages']:.0f} | {steps} MiB | "
-                             f"{cache_part / r['cache_bytes']:.2f} | {rep} |")
+            L.append("Ours: object-store requests of ltxpaged (counters from `/admin/status`), a fresh server "
+                     "per row whose cache was first filled once by reading every page (a long-lived regional "
+                     "server's state; that one-time cost is listed below and not in the table). Direct readers "
+                     "(Litestream-VFS style, computed from the same run): each polls L0 and L1 every second "
+                     "(2 LISTs/s), GETs index + header of every new L0 file and of the plan at open, and one GET "
+                     "per page SQLite read that missed its local cache (our readers' `misses` from "
+                     "`PRAGMA ltxhttp_stats` — the same access trace; our read-ahead extras are not counted "
+                     "for them). \"Second half\": the same counts over the second half of the window only "
+                     "(reader caches warm; no open costs).")
             L.append("")
+            for k, x in ec["by_readers"].items():
+                if "pages_fetched" in x:
+                    w = x.get("warmup", {})
+                    st = w.get("startup", {})
+                    L.append(f"- {k} readers: {x['lookups']:,} lookups, {x['page_misses']:,} local misses, "
+                             f"{x['pages_fetched']:,} pages fetched from ltxpaged (with read-ahead), "
+                             f"{x['l0_files']} L0 files, {x['errors']} errors; server start-up "
+                             f"{fmt(st.get('gets'))} GETs / {fmt(st.get('lists'))} LISTs, one-time cache fill "
+                             f"{fmt(w.get('gets'))} GETs in {w.get('seconds', 0):.1f} s.")
+        for cs in self.section(L, "coldstart",
+                               "### 5. Cold start: database with many LTX files until ready"):
+            L.append(f"Replica: {cs['files']:,} LTX files (1 snapshot of {cs['pages']:,} pages + L0 chain), "
+                     f"{cs['replica_mb']:.1f} MB.")
+            L.append("")
+            L.append("| backend | time to state ok | GETs | LISTs | MB read | direct reader GETs | "
+                     "direct reader LISTs |")
+            L.append("| --- | --- | --- | --- | --- | --- | --- |")
+            for k in ("file", "file_trailer_only", "s3", "s3_trailer_only"):
+                x = cs.get(k)
+                if not x:
+                    continue
+                mb = x.get("bytes_read")
+                lbl = k.replace("_trailer_only", " (trailer-only start of before, unverified)")
+                lbl = lbl.replace("s3", "s3 (moto)") if k.startswith("s3") else lbl
+                L.append(f"| {lbl} | {x['seconds']:.2f} s | {fmt(x.get('gets'))} | "
+                         f"{fmt(x.get('lists'))} | {fmt(mb / 1e6 if mb is not None else None, nd=2)} | "
+                         f"{cs['theirs_gets']:,} | {cs['theirs_lists']:,} |")
+            if "s3_error" in cs:
+                L.append(f"| s3 (moto) | error: {cs['s3_error']} | | | | | |")
+            L.append("")
+            for k in ("file", "s3"):
+                v, u = cs.get(k), cs.get(k + "_trailer_only")
+                if not v or not u:
+                    continue
+                L.append(f"- Price of verification ({k}{' on moto' if k == 's3' else ''}): every plan file read "
+                         f"whole and its CRC-64 checked before serving: ready in {v['seconds']:.2f} s vs "
+                         f"{u['seconds']:.2f} s trailer-only ({ratio(v['seconds'], u['seconds'])}), "
+                         f"{fmt((v.get('bytes_read') or 0) / 1e6, nd=2)} MB vs "
+                         f"{fmt((u.get('bytes_read') or 0) / 1e6, nd=2)} MB read from the store, "
+                         f"{fmt(v.get('gets'))} vs {fmt(u.get('gets'))} GETs; index build "
+                         f"{fmt(v.get('build_seconds'), nd=2)} s vs {fmt(u.get('build_seconds'), nd=2)} s.")
+            L.append("")
+            for k, title in (("restore_file", "file"), ("restore_s3", "s3 (moto)")):
+                x = cs.get(k)
+                if not x:
+                    continue
+                if "error" in x:
+                    L.append(f"- Alternative, `ltxctl restore` ({title}): error: {x['error']}")
+                    continue
+                srv_t = cs.get("file" if k == "restore_file" else "s3", {}).get("seconds")
+                L.append(f"- Alternative, download + restore to a local file with `ltxctl restore` ({title}): "
+                         f"{x['seconds']:.2f} s, {fmt(x.get('files'))} files, {fmt((x.get('bytes_read') or 0) / 1e6)} MB "
+                         f"read, {fmt((x.get('size') or 0) / 1e6)} MB written; ltxpaged ready in "
+                         f"{ratio(srv_t, x['seconds'])} of that time.")
+        for me in self.section(L, "memory",
+                               "### 6. Memory: ltxpaged RSS vs --cache-size, index bytes per page"):
+            L.append(f"Synthetic database: {me['pages']:,} pages of {me['page_size']} B "
+                     f"({me['pages'] * me['page_size'] / 2**30:.1f} GiB logical, replica {me['replica_mb']:.0f} MB). "
+                     f"Baseline RSS (server with a 10-page DB): {me['baseline_rss_kb'] / 1024:.1f} MiB.")
+            L.append("")
+            L.append("| --cache-size | index build | RSS ready | index bytes/page | RSS after reading 1× / 2× / 4× / 8× "
+                     "the cache size | (RSS − RSS ready) / cache-size at 8× | cache bytes reported |")
+            L.append("| --- | --- | --- | --- | --- | --- | --- |")
+            for r in me["runs"]:
+                idx = (r["rss_ready_kb"] - me["baseline_rss_kb"]) * 1024
+                cache_part = (r["rss_full_kb"] - r["rss_ready_kb"]) * 1024
+                steps = " / ".join(f"{x['rss_kb'] / 1024:.0f}" for x in r.get("steps", []))
+                rep = r.get("cache_reported")
+                rep = f"{rep[0] / 2**20:.1f} MiB" if isinstance(rep, (list, tuple)) and rep else "n/a"
+                label = r["cache"] + (f" (MALLOC_ARENA_MAX={r['malloc_arena_max']})" if r.get("malloc_arena_max") else "")
+                L.append(f"| {label} | {r['index_seconds']:.2f} s | {r['rss_ready_kb'] / 1024:.0f} MiB | "
+                         f"{idx / me['pages']:.0f} | {steps} MiB | "
+                         f"{cache_part / r['cache_bytes']:.2f} | {rep} |")
         if self.notes:
             L.append("### Notes from this run")
             for n in self.notes:
                 L.append(f"- {n}")
             L.append("")
         return "\n".join(L)
+
+    def section(self, L, key, title):
+        """Report section key: its title, then (once) its results for the
+        caller to write, or why it did not run; a blank line after. Nothing
+        when the run had no such section."""
+        x = self.results.get(key)
+        if x is None:
+            return
+        L.append(title)
+        if "error" in x:
+            L.append(f"Not run: {x['error']}")
+        else:
+            yield x
+        L.append("")
 
     def headlines(self):
         """The ratios, one line each (details in the sections below)."""

@@ -34,6 +34,8 @@
 #include <sqlite3.h>
 
 #include "ltx.h"
+#include "rng.h"
+#include "strparse.h"
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -168,15 +170,6 @@ static int read_page(int fd, uint32_t ps, uint32_t pgno, uint8_t *buf) {
     return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *v) {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 0);
-    if (errno || end == s || *end) return -1;
-    *v = x;
-    return 0;
-}
-
 /* ---- snapshot ----------------------------------------------------------- */
 
 static int cmd_snapshot(int argc, char **argv) {
@@ -184,11 +177,11 @@ static int cmd_snapshot(int argc, char **argv) {
     uint64_t level = 9, txid = 1, ts = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--level") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &level) || level > LTX_MAX_LEVEL) goto usage;
+            if (strparse_u64(argv[++i], 0, &level) || level > LTX_MAX_LEVEL) goto usage;
         } else if (!strcmp(argv[i], "--txid") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &txid) || txid == 0) goto usage;
+            if (strparse_u64(argv[++i], 0, &txid) || txid == 0) goto usage;
         } else if (!strcmp(argv[i], "--ts-ms") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &ts)) goto usage;
+            if (strparse_u64(argv[++i], 0, &ts)) goto usage;
         } else if (!db) db = argv[i];
         else if (!replica) replica = argv[i];
         else goto usage;
@@ -423,15 +416,15 @@ static int cmd_updates(int argc, char **argv) {
     uint64_t start = 0, count = 0, ts = 0, step = 1000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--start-txid") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &start) || start < 2) goto usage;
+            if (strparse_u64(argv[++i], 0, &start) || start < 2) goto usage;
         } else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &count) || count == 0 || count > 10000000) goto usage;
+            if (strparse_u64(argv[++i], 0, &count) || count == 0 || count > 10000000) goto usage;
         } else if (!strcmp(argv[i], "--sql") && i + 1 < argc) {
             sql = argv[++i];
         } else if (!strcmp(argv[i], "--ts-ms") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &ts)) goto usage;
+            if (strparse_u64(argv[++i], 0, &ts)) goto usage;
         } else if (!strcmp(argv[i], "--step-ms") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &step)) goto usage;
+            if (strparse_u64(argv[++i], 0, &step)) goto usage;
         } else if (!db) db = argv[i];
         else if (!outdir) outdir = argv[i];
         else goto usage;
@@ -522,14 +515,6 @@ usage:
 
 /* ---- synth -------------------------------------------------------------- */
 
-static uint64_t xs(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 static uint32_t g_random_bytes = 24;
 
 static void synth_page(uint8_t *p, uint32_t ps, uint32_t pgno, uint64_t txid) {
@@ -538,7 +523,7 @@ static void synth_page(uint8_t *p, uint32_t ps, uint32_t pgno, uint64_t txid) {
     for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(txid >> (56 - 8 * i));
     uint64_t s = ((uint64_t)pgno << 32) ^ txid ^ 0x9e3779b97f4a7c15ull;
     for (uint32_t i = 0; i < g_random_bytes; i += 8) {
-        uint64_t r = xs(&s);
+        uint64_t r = rng_xorshift64(&s);
         uint32_t n = g_random_bytes - i < 8 ? g_random_bytes - i : 8;
         memcpy(p + 16 + i, &r, n);
     }
@@ -558,7 +543,7 @@ static int cmd_synth(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ts-ms")) dst = &ts;
         else if (!strcmp(argv[i], "--random-bytes")) dst = &rnd;
         if (dst) {
-            if (i + 1 >= argc || parse_u64(argv[++i], dst)) goto usage;
+            if (i + 1 >= argc || strparse_u64(argv[++i], 0, dst)) goto usage;
         } else if (!replica) replica = argv[i];
         else goto usage;
     }
@@ -602,7 +587,7 @@ static int cmd_synth(int argc, char **argv) {
         int64_t fts = (int64_t)(ts + (f + 1) * 1000);
         size_t k = 0;
         while (k < touch && k < commit - (commit >= lock)) { /* distinct random pages, sorted */
-            uint32_t p = (uint32_t)(xs(&rng) % commit) + 1;
+            uint32_t p = (uint32_t)(rng_xorshift64(&rng) % commit) + 1;
             if (p == lock) continue;
             int dup = 0;
             for (size_t j = 0; j < k; j++) dup |= sel[j] == p;

@@ -183,32 +183,82 @@ static void usage(void) {
                     "                  [--warm-sql SQL] [--reopen] [--duration S --rate R] [--seed S] [--label T]\n");
 }
 
+/* "name":{"k":v,...} for one set of counters. */
+static void print_stats(const char *name, const stats *s) {
+    printf(",");
+    json_str(name);
+    printf(":{");
+    for (int i = 0; i < s->n; i++) {
+        if (i) putchar(',');
+        json_str(s->kv[i].name);
+        printf(":%.0f", s->kv[i].v);
+    }
+    printf("}");
+}
+
+/* 0 on success, else usage was printed. */
+static int parse_args(int argc, char **argv, const char **uri, const char **vfs, const char **sql,
+                      const char **warm, const char **label, long *lookups, long *per_tx, long *max_id,
+                      long *reopen, double *duration, double *rate, double *mark_at, unsigned long long *seed) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--reopen")) { *reopen = 1; continue; }
+        if (!v) { usage(); return 2; }
+        i++;
+        if (!strcmp(a, "--db")) *uri = v;
+        else if (!strcmp(a, "--vfs")) *vfs = v;
+        else if (!strcmp(a, "--lookups")) *lookups = atol(v);
+        else if (!strcmp(a, "--per-tx")) *per_tx = atol(v);
+        else if (!strcmp(a, "--max-id")) *max_id = atol(v);
+        else if (!strcmp(a, "--sql")) *sql = v;
+        else if (!strcmp(a, "--warm-sql")) *warm = v;
+        else if (!strcmp(a, "--duration")) *duration = atof(v);
+        else if (!strcmp(a, "--rate")) *rate = atof(v);
+        else if (!strcmp(a, "--seed")) *seed = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--label")) *label = v;
+        else if (!strcmp(a, "--mark")) *mark_at = atof(v);
+        else { usage(); return 2; }
+    }
+    if (!*uri || *lookups <= 0 || *per_tx <= 0 || (*duration > 0) != (*rate > 0)) { usage(); return 2; }
+    return 0;
+}
+
+/* max(id) of t when *max_id is not given, then the warm-up SQL (timed in
+ * *t_warm); 0 or 1 with a message printed. */
+static int prepare_db(sqlite3 *db, long *max_id, const char *warm, double *t_warm) {
+    if (*max_id <= 0) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT max(id) FROM t", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            *max_id = (long)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (*max_id <= 0) {
+            fprintf(stderr, "vfs_lookup: cannot find max(id) of t: %s\n", sqlite3_errmsg(db));
+            return 1;
+        }
+    }
+    *t_warm = 0;
+    if (warm) {
+        double t0 = now_s();
+        char *err = NULL;
+        if (sqlite3_exec(db, warm, NULL, NULL, &err) != SQLITE_OK) {
+            fprintf(stderr, "vfs_lookup: warm: %s\n", err ? err : "?");
+            sqlite3_free(err);
+            return 1;
+        }
+        *t_warm = now_s() - t0;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *uri = NULL, *vfs = NULL, *sql = "SELECT v FROM t WHERE id=?1", *warm = NULL, *label = "";
     long lookups = 10000, per_tx = 1, max_id = 0, reopen = 0;
     double duration = 0, rate = 0, mark_at = 0;
     unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--reopen")) { reopen = 1; continue; }
-        if (!v) { usage(); return 2; }
-        i++;
-        if (!strcmp(a, "--db")) uri = v;
-        else if (!strcmp(a, "--vfs")) vfs = v;
-        else if (!strcmp(a, "--lookups")) lookups = atol(v);
-        else if (!strcmp(a, "--per-tx")) per_tx = atol(v);
-        else if (!strcmp(a, "--max-id")) max_id = atol(v);
-        else if (!strcmp(a, "--sql")) sql = v;
-        else if (!strcmp(a, "--warm-sql")) warm = v;
-        else if (!strcmp(a, "--duration")) duration = atof(v);
-        else if (!strcmp(a, "--rate")) rate = atof(v);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 0);
-        else if (!strcmp(a, "--label")) label = v;
-        else if (!strcmp(a, "--mark")) mark_at = atof(v);
-        else { usage(); return 2; }
-    }
-    if (!uri || lookups <= 0 || per_tx <= 0 || (duration > 0) != (rate > 0)) { usage(); return 2; }
+    if (parse_args(argc, argv, &uri, &vfs, &sql, &warm, &label, &lookups, &per_tx, &max_id, &reopen, &duration,
+                   &rate, &mark_at, &seed) != 0)
+        return 2;
     rng_state ^= seed * 0x9e3779b97f4a7c15ull;
     if (!rng_state) rng_state = 1;
 #ifdef BENCH_HAVE_VFS
@@ -224,28 +274,10 @@ int main(int argc, char **argv) {
 #endif
     sqlite3 *db = open_db(uri, vfs);
     if (!db) return 1;
-    if (max_id <= 0) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT max(id) FROM t", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            max_id = (long)sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        if (max_id <= 0) {
-            fprintf(stderr, "vfs_lookup: cannot find max(id) of t: %s\n", sqlite3_errmsg(db));
-            sqlite3_close(db);
-            return 1;
-        }
-    }
     double t_warm = 0;
-    if (warm) {
-        double t0 = now_s();
-        char *err = NULL;
-        if (sqlite3_exec(db, warm, NULL, NULL, &err) != SQLITE_OK) {
-            fprintf(stderr, "vfs_lookup: warm: %s\n", err ? err : "?");
-            sqlite3_free(err);
-            sqlite3_close(db);
-            return 1;
-        }
-        t_warm = now_s() - t0;
+    if (prepare_db(db, &max_id, warm, &t_warm) != 0) {
+        sqlite3_close(db);
+        return 1;
     }
     /* stats: last counters minus the first (process-wide counters);
      * stats_sum: sum over the connections of --reopen (per-connection ones). */
@@ -326,28 +358,14 @@ int main(int argc, char **argv) {
     json_str(label);
     printf(",\"transactions\":%ld,\"lookups\":%ld,\"per_tx\":%ld,\"rows\":%ld,\"errors\":%ld,\"seconds\":%.6f,"
            "\"lookups_per_sec\":%.1f,\"tx_mean_us\":%.1f,\"tx_p50_us\":%.1f,\"tx_p99_us\":%.1f,\"warm_seconds\":%.3f,"
-           "\"reopen\":%ld,\"stats\":{",
+           "\"reopen\":%ld",
            done_tx, done_lookups, per_tx, rows, errors, elapsed, elapsed > 0 ? (double)done_lookups / elapsed : 0,
            done_tx ? sum / (double)done_tx * 1e6 : 0, pct(lat, (size_t)done_tx, 50) * 1e6,
            pct(lat, (size_t)done_tx, 99) * 1e6, t_warm, reopen);
-    for (int i = 0; i < diff.n; i++) {
-        if (i) putchar(',');
-        json_str(diff.kv[i].name);
-        printf(":%.0f", diff.kv[i].v);
-    }
-    printf("},\"stats_sum\":{");
-    for (int i = 0; i < sumconn.n; i++) {
-        if (i) putchar(',');
-        json_str(sumconn.kv[i].name);
-        printf(":%.0f", sumconn.kv[i].v);
-    }
-    printf("},\"stats_since_mark\":{");
-    for (int i = 0; i < since_mark.n; i++) {
-        if (i) putchar(',');
-        json_str(since_mark.kv[i].name);
-        printf(":%.0f", since_mark.kv[i].v);
-    }
-    printf("},\"stats_raw\":");
+    print_stats("stats", &diff);
+    print_stats("stats_sum", &sumconn);
+    print_stats("stats_since_mark", &since_mark);
+    printf(",\"stats_raw\":");
     json_str(after.raw);
     printf("}\n");
     free(lat);

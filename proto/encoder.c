@@ -15,17 +15,18 @@ struct ltx_encoder {
     ltx_header h;
     uint8_t *buf;
     size_t len, cap, max_bytes;
-    uint64_t crc;            /* running file checksum (decompressed pages) */
+    uint64_t crc; /* running file checksum (decompressed pages) */
     uint32_t prev_pgno;
     ltx_index_entry *idx;
     size_t nidx, idx_cap;
-    uint8_t *scratch;        /* page buffer for ltx_encoder_add_block(page NULL) */
-    int failed;              /* a previous call failed: refuse to go on */
+    uint8_t *scratch; /* page buffer for ltx_encoder_add_block(page NULL) */
+    int failed;       /* a previous call failed: refuse to go on */
     int finished;
 };
 
 /* Make room for `need` more bytes, within max_bytes. */
-static int reserve(ltx_encoder *enc, size_t need) {
+static int reserve(ltx_encoder *enc, size_t need)
+{
     if (need > enc->max_bytes || enc->len > enc->max_bytes - need)
         return -1;
     size_t want = enc->len + need;
@@ -44,7 +45,8 @@ static int reserve(ltx_encoder *enc, size_t need) {
     return 0;
 }
 
-ltx_encoder *ltx_encoder_new(const ltx_header *h, size_t max_bytes) {
+ltx_encoder *ltx_encoder_new(const ltx_header *h, size_t max_bytes)
+{
     if (!h)
         return NULL;
     ltx_encoder *enc = calloc(1, sizeof *enc);
@@ -62,7 +64,8 @@ ltx_encoder *ltx_encoder_new(const ltx_header *h, size_t max_bytes) {
     return enc;
 }
 
-void ltx_encoder_free(ltx_encoder *enc) {
+void ltx_encoder_free(ltx_encoder *enc)
+{
     if (!enc)
         return;
     free(enc->buf);
@@ -71,8 +74,9 @@ void ltx_encoder_free(ltx_encoder *enc) {
     free(enc);
 }
 
-static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
-                         const uint8_t *block, uint32_t block_len, ltx_error *e) {
+static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page, const uint8_t *block,
+                         uint32_t block_len, ltx_error *e)
+{
     if (enc->finished || enc->failed)
         return ltx_fail(e, LTX_ERR_ARG, enc->len, "encoder already finished or failed");
     const ltx_header *h = &enc->h;
@@ -82,19 +86,19 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     if (pgno == 0)
         return ltx_fail(e, LTX_ERR_ARG, enc->len, "page number 0");
     if (pgno > h->commit)
-        return ltx_fail(e, LTX_ERR_PAGE_BEYOND_COMMIT, enc->len,
-                     "page %" PRIu32 " is beyond commit %" PRIu32, pgno, h->commit);
+        return ltx_fail(e, LTX_ERR_PAGE_BEYOND_COMMIT, enc->len, "page %" PRIu32 " is beyond commit %" PRIu32,
+                        pgno, h->commit);
     if (pgno == lock)
         return ltx_fail(e, LTX_ERR_LOCK_PAGE, enc->len, "cannot encode the lock page %" PRIu32, pgno);
     if (pgno <= enc->prev_pgno)
         return ltx_fail(e, LTX_ERR_PAGE_ORDER, enc->len,
-                     "page %" PRIu32 " after page %" PRIu32 " (must be strictly increasing)",
-                     pgno, enc->prev_pgno);
+                        "page %" PRIu32 " after page %" PRIu32 " (must be strictly increasing)", pgno,
+                        enc->prev_pgno);
     if (ltx_header_is_snapshot(h)) {
         uint32_t want = enc->prev_pgno + 1 == lock ? enc->prev_pgno + 2 : enc->prev_pgno + 1;
         if (pgno != want)
             return ltx_fail(e, LTX_ERR_SNAPSHOT_INCOMPLETE, enc->len,
-                         "snapshot needs page %" PRIu32 " next, got %" PRIu32, want, pgno);
+                            "snapshot needs page %" PRIu32 " next, got %" PRIu32, want, pgno);
     }
     int bound = LZ4_compressBound((int)h->page_size);
     if (enc->nidx == enc->idx_cap) {
@@ -110,27 +114,26 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     if (reserve(enc, LTX_PAGE_HEADER_SIZE + 4 + (size_t)bound) != 0) {
         enc->failed = 1;
         return ltx_fail(e, LTX_ERR_NOMEM, enc->len,
-                     "output would exceed the cap of %zu bytes (or out of memory)",
-                     enc->max_bytes);
+                        "output would exceed the cap of %zu bytes (or out of memory)", enc->max_bytes);
     }
     uint8_t *p = enc->buf + enc->len;
     int n;
     if (block) {
         if (block_len == 0 || block_len > (uint32_t)bound)
             return ltx_fail(e, LTX_ERR_DECOMPRESS, enc->len,
-                         "page %" PRIu32 ": block of %" PRIu32 " bytes is outside 1..%d", pgno,
-                         block_len, bound);
+                            "page %" PRIu32 ": block of %" PRIu32 " bytes is outside 1..%d", pgno, block_len,
+                            bound);
         if (!page) {
             if (!enc->scratch && !(enc->scratch = malloc(h->page_size))) {
                 enc->failed = 1;
                 return ltx_fail(e, LTX_ERR_NOMEM, enc->len, "out of memory for a page buffer");
             }
-            int d = LZ4_decompress_safe((const char *)block, (char *)enc->scratch,
-                                        (int)block_len, (int)h->page_size);
+            int d = LZ4_decompress_safe((const char *)block, (char *)enc->scratch, (int)block_len,
+                                        (int)h->page_size);
             if (d != (int)h->page_size)
                 return ltx_fail(e, d < 0 ? LTX_ERR_DECOMPRESS : LTX_ERR_PAGE_SIZE, enc->len,
-                             "page %" PRIu32 ": block decodes to %d bytes, want %" PRIu32, pgno,
-                             d, h->page_size);
+                                "page %" PRIu32 ": block decodes to %d bytes, want %" PRIu32, pgno, d,
+                                h->page_size);
             page = enc->scratch;
         }
         memcpy(p + 10, block, block_len);
@@ -140,13 +143,12 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     }
     if (n <= 0) {
         enc->failed = 1;
-        return ltx_fail(e, LTX_ERR_DECOMPRESS, enc->len, "LZ4 compression of page %" PRIu32 " failed",
-                     pgno);
+        return ltx_fail(e, LTX_ERR_DECOMPRESS, enc->len, "LZ4 compression of page %" PRIu32 " failed", pgno);
     }
-    ltx_put32(p, pgno);
+    be_put32(p, pgno);
     p[4] = 0;
     p[5] = (uint8_t)LTX_PAGE_FLAG_SIZE;
-    ltx_put32(p + 6, (uint32_t)n);
+    be_put32(p + 6, (uint32_t)n);
     enc->crc = ltx_crc64(enc->crc, p, 10);
     enc->crc = ltx_crc64(enc->crc, page, h->page_size);
     enc->idx[enc->nidx].pgno = pgno;
@@ -159,20 +161,23 @@ static ltx_err add_frame(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
     return LTX_OK;
 }
 
-ltx_err ltx_encoder_add_page(ltx_encoder *enc, uint32_t pgno, const uint8_t *page, ltx_error *e) {
+ltx_err ltx_encoder_add_page(ltx_encoder *enc, uint32_t pgno, const uint8_t *page, ltx_error *e)
+{
     if (!enc || !page)
         return ltx_fail(e, LTX_ERR_ARG, 0, "NULL encoder or page");
     return add_frame(enc, pgno, page, NULL, 0, e);
 }
 
-ltx_err ltx_encoder_add_block(ltx_encoder *enc, uint32_t pgno, const uint8_t *page,
-                              const uint8_t *block, uint32_t block_len, ltx_error *e) {
+ltx_err ltx_encoder_add_block(ltx_encoder *enc, uint32_t pgno, const uint8_t *page, const uint8_t *block,
+                              uint32_t block_len, ltx_error *e)
+{
     if (!enc || !block)
         return ltx_fail(e, LTX_ERR_ARG, 0, "NULL encoder or block");
     return add_frame(enc, pgno, page, block, block_len, e);
 }
 
-static size_t put_uvarint(uint8_t *p, uint64_t v) {
+static size_t put_uvarint(uint8_t *p, uint64_t v)
+{
     size_t i = 0;
     while (v >= 0x80) {
         p[i++] = (uint8_t)(v | 0x80);
@@ -183,7 +188,8 @@ static size_t put_uvarint(uint8_t *p, uint64_t v) {
 }
 
 ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out, size_t *out_len,
-                           ltx_error *e) {
+                           ltx_error *e)
+{
     if (!enc || !out || !out_len)
         return ltx_fail(e, LTX_ERR_ARG, 0, "NULL argument");
     *out = NULL;
@@ -199,31 +205,28 @@ ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out,
         uint32_t last = h->commit == lock ? h->commit - 1 : h->commit;
         if (enc->prev_pgno != last)
             return ltx_fail(e, LTX_ERR_SNAPSHOT_INCOMPLETE, enc->len,
-                         "snapshot ends at page %" PRIu32 " but commit is %" PRIu32,
-                         enc->prev_pgno, h->commit);
+                            "snapshot ends at page %" PRIu32 " but commit is %" PRIu32, enc->prev_pgno,
+                            h->commit);
     }
     if (h->flags & LTX_FLAG_NO_CHECKSUM) {
         if (post_apply != 0)
-            return ltx_fail(e, LTX_ERR_CHECKSUM, 0,
-                         "post_apply checksum must be 0 with the NoChecksum flag");
+            return ltx_fail(e, LTX_ERR_CHECKSUM, 0, "post_apply checksum must be 0 with the NoChecksum flag");
         if (h->commit == 0)
             return ltx_fail(e, LTX_ERR_HEADER, 12,
-                         "commit 0 needs checksum tracking and post_apply 0x8000000000000000");
+                            "commit 0 needs checksum tracking and post_apply 0x8000000000000000");
     } else {
         if (!(post_apply & LTX_CHECKSUM_FLAG))
-            return ltx_fail(e, LTX_ERR_CHECKSUM, 0,
-                         "post_apply checksum %016" PRIx64 " lacks bit 63", post_apply);
+            return ltx_fail(e, LTX_ERR_CHECKSUM, 0, "post_apply checksum %016" PRIx64 " lacks bit 63",
+                            post_apply);
         if (h->commit == 0 && post_apply != LTX_CHECKSUM_FLAG)
-            return ltx_fail(e, LTX_ERR_CHECKSUM, 0,
-                         "commit 0 needs post_apply checksum 0x8000000000000000");
+            return ltx_fail(e, LTX_ERR_CHECKSUM, 0, "commit 0 needs post_apply checksum 0x8000000000000000");
     }
     /* terminator + index (3 varints of <= 10 bytes per page + end) + u64 + trailer */
     size_t need = LTX_PAGE_HEADER_SIZE + enc->nidx * 30 + 1 + 8 + LTX_TRAILER_SIZE;
     if (reserve(enc, need) != 0) {
         enc->failed = 1;
         return ltx_fail(e, LTX_ERR_NOMEM, enc->len,
-                     "output would exceed the cap of %zu bytes (or out of memory)",
-                     enc->max_bytes);
+                        "output would exceed the cap of %zu bytes (or out of memory)", enc->max_bytes);
     }
     uint8_t *b = enc->buf;
     size_t o = enc->len;
@@ -237,11 +240,11 @@ ltx_err ltx_encoder_finish(ltx_encoder *enc, uint64_t post_apply, uint8_t **out,
     }
     b[o++] = 0;
     uint64_t ilen = o - idx_start;
-    ltx_put64(b + o, ilen);
+    be_put64(b + o, ilen);
     o += 8;
-    ltx_put64(b + o, post_apply);
+    be_put64(b + o, post_apply);
     uint64_t crc = ltx_crc64(enc->crc, b + enc->len, o + 8 - enc->len) | LTX_CHECKSUM_FLAG;
-    ltx_put64(b + o + 8, crc);
+    be_put64(b + o + 8, crc);
     o += LTX_TRAILER_SIZE;
 
     /* hand over the buffer, shrunk to size */

@@ -5,25 +5,10 @@
 
 #include <stdint.h>
 
+#include "be.h"
 #include "ltx.h"
 
-static inline uint16_t ltx_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t ltx_be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t ltx_be64(const uint8_t *p) {
-    return (uint64_t)ltx_be32(p) << 32 | ltx_be32(p + 4);
-}
-static inline void ltx_put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-static inline void ltx_put64(uint8_t *p, uint64_t v) {
-    ltx_put32(p, (uint32_t)(v >> 32));
-    ltx_put32(p + 4, (uint32_t)v);
-}
+/* Big-endian access: be_get16/32/64, be_put32/64 from common/be.h. */
 
 /* Fill *e (when non-NULL) with code, offset and a printf-formatted message;
  * returns code. Defined in ltx_err.c. */
@@ -32,6 +17,21 @@ ltx_err ltx_fail(ltx_error *e, ltx_err code, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+
+/* Decode one frame payload (after the 6-byte page header) with page flags
+ * `flags` from p[0..avail) into out (page_size bytes). On success *used =
+ * payload bytes consumed; with exact != 0 the payload must use all `avail`
+ * bytes. `base` is the file offset of p for messages. Defined in codec.c. */
+ltx_err ltx_decode_payload(const uint8_t *p, size_t avail, uint16_t flags, uint32_t pgno, uint32_t page_size,
+                           uint8_t *out, size_t *used, int exact, uint64_t base, ltx_error *e);
+
+/* LZ4 frame magic 04 22 4d 18 as it appears in a v3a payload. */
+extern const uint8_t ltx_lz4f_magic[4];
+
+/* Smallest encoded frame: v3b header + size + 1-byte block. */
+#define LTX_MIN_FRAME_SIZE 11u
+/* Bytes after the terminator in the smallest file: index "00", u64, trailer. */
+#define LTX_MIN_TAIL       (1u + 8u + LTX_TRAILER_SIZE)
 
 /* Reset *e (when non-NULL) to LTX_OK with an empty message. */
 void ltx_ok(ltx_error *e);

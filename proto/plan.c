@@ -20,33 +20,46 @@
 
 #include "ltx.h"
 
-static void set_err(ltx_error *e, ltx_err code, const char *fmt, const char *a, const char *b) {
-    if (!e) return;
+static void set_err(ltx_error *e, ltx_err code, const char *fmt, const char *a, const char *b)
+{
+    if (!e)
+        return;
     e->code = code;
     e->offset = 0;
     snprintf(e->msg, sizeof e->msg, fmt, a ? a : "", b ? b : "");
 }
 
 /* Is `next` a better pick than `cur`? */
-static int better(const ltx_fileinfo *cur, const ltx_fileinfo *next) {
-    if (next->max_txid != cur->max_txid) return next->max_txid > cur->max_txid;
-    if (next->min_txid != cur->min_txid) return next->min_txid < cur->min_txid;
-    if (next->level != cur->level) return next->level > cur->level;
+static int better(const ltx_fileinfo *cur, const ltx_fileinfo *next)
+{
+    if (next->max_txid != cur->max_txid)
+        return next->max_txid > cur->max_txid;
+    if (next->min_txid != cur->min_txid)
+        return next->min_txid < cur->min_txid;
+    if (next->level != cur->level)
+        return next->level > cur->level;
     return next->created_ms < cur->created_ms;
 }
 
-static int passes(const ltx_fileinfo *f, uint64_t target_txid, int64_t target_time_ms) {
-    if (target_txid && f->max_txid > target_txid) return 0;
-    if (target_time_ms && !(f->created_ms < target_time_ms)) return 0;
+static int passes(const ltx_fileinfo *f, uint64_t target_txid, int64_t target_time_ms)
+{
+    if (target_txid && f->max_txid > target_txid)
+        return 0;
+    if (target_time_ms && !(f->created_ms < target_time_ms))
+        return 0;
     return 1;
 }
 
-static int cmp_ptr(const void *pa, const void *pb) {
+static int cmp_ptr(const void *pa, const void *pb)
+{
     const ltx_fileinfo *a = *(const ltx_fileinfo *const *)pa;
     const ltx_fileinfo *b = *(const ltx_fileinfo *const *)pb;
-    if (a->min_txid != b->min_txid) return a->min_txid < b->min_txid ? -1 : 1;
-    if (a->max_txid != b->max_txid) return a->max_txid < b->max_txid ? -1 : 1;
-    if (a->created_ms != b->created_ms) return a->created_ms < b->created_ms ? -1 : 1;
+    if (a->min_txid != b->min_txid)
+        return a->min_txid < b->min_txid ? -1 : 1;
+    if (a->max_txid != b->max_txid)
+        return a->max_txid < b->max_txid ? -1 : 1;
+    if (a->created_ms != b->created_ms)
+        return a->created_ms < b->created_ms ? -1 : 1;
     return 0;
 }
 
@@ -57,46 +70,93 @@ typedef struct {
 } cursor;
 
 /* Look at every file of the level that could follow cur; keep the best. */
-static void cursor_refresh(cursor *c, uint64_t cur, uint64_t target_txid, int64_t target_time_ms) {
-    if (c->cand && c->cand->max_txid <= cur) c->cand = NULL;
+static void cursor_refresh(cursor *c, uint64_t cur, uint64_t target_txid, int64_t target_time_ms)
+{
+    if (c->cand && c->cand->max_txid <= cur)
+        c->cand = NULL;
     while (c->pos < c->n) {
         const ltx_fileinfo *f = c->files[c->pos];
-        if (cur != UINT64_MAX && f->min_txid > cur + 1) return;
+        if (cur != UINT64_MAX && f->min_txid > cur + 1)
+            return;
         c->pos++;
-        if (f->max_txid <= cur || !passes(f, target_txid, target_time_ms)) continue;
-        if (!c->cand || better(c->cand, f)) c->cand = f;
+        if (f->max_txid <= cur || !passes(f, target_txid, target_time_ms))
+            continue;
+        if (!c->cand || better(c->cand, f))
+            c->cand = f;
     }
 }
 
-ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_txid,
-                         int64_t target_time_ms, ltx_fileinfo **plan, size_t *plan_n,
-                         uint64_t *restored_txid, ltx_error *e) {
-    char a[48], b[48];
-    if (e) memset(e, 0, sizeof *e);
+/* Arguments and file entries: LTX_OK or LTX_ERR_ARG with a message. */
+static ltx_err plan_check_args(const ltx_fileinfo *files, size_t n, uint64_t target_txid,
+                               int64_t target_time_ms, ltx_fileinfo **plan, size_t *plan_n,
+                               uint64_t *restored_txid, ltx_error *e)
+{
+    char a[48];
     if (!plan || !plan_n || (n && !files)) {
         set_err(e, LTX_ERR_ARG, "restore plan: missing argument%s%s", NULL, NULL);
         return LTX_ERR_ARG;
     }
     *plan = NULL;
     *plan_n = 0;
-    if (restored_txid) *restored_txid = 0;
+    if (restored_txid)
+        *restored_txid = 0;
     if (target_txid && target_time_ms) {
-        set_err(e, LTX_ERR_ARG, "restore plan: give a TXID or a time target, not both%s%s", NULL,
-                NULL);
+        set_err(e, LTX_ERR_ARG, "restore plan: give a TXID or a time target, not both%s%s", NULL, NULL);
         return LTX_ERR_ARG;
     }
     for (size_t i = 0; i < n; i++) {
         const ltx_fileinfo *f = &files[i];
-        if (f->level < 0 || f->level > LTX_MAX_LEVEL || f->min_txid == 0 ||
-            f->max_txid < f->min_txid) {
+        if (f->level < 0 || f->level > LTX_MAX_LEVEL || f->min_txid == 0 || f->max_txid < f->min_txid) {
             ltx_fileinfo_format(a, sizeof a, f);
-            set_err(e, LTX_ERR_ARG, "restore plan: invalid file entry %s (level 0..9, 0 < min <= max)%s",
-                    a, NULL);
+            set_err(e, LTX_ERR_ARG, "restore plan: invalid file entry %s (level 0..9, 0 < min <= max)%s", a,
+                    NULL);
             return LTX_ERR_ARG;
         }
     }
+    return LTX_OK;
+}
 
-    ltx_err rc = LTX_OK;
+/* A plan of out_n files reaching cur: LTX_OK, or LTX_ERR_TX_NOT_AVAILABLE
+ * saying why when it is empty or stops short of target_txid. */
+static ltx_err plan_check_reached(size_t out_n, size_t n, uint64_t cur, uint64_t target_txid,
+                                  int64_t target_time_ms, ltx_error *e)
+{
+    char a[48], b[48];
+    if (out_n == 0) {
+        if (target_txid) {
+            ltx_format_txid(a, target_txid);
+            set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
+                    "transaction not available: no file chain from TXID 1 stops at or before %s%s", a, NULL);
+        } else if (target_time_ms) {
+            ltx_format_time(a, sizeof a, target_time_ms);
+            set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
+                    "transaction not available: no file chain from TXID 1 created before %s%s", a, NULL);
+        } else {
+            set_err(e, LTX_ERR_TX_NOT_AVAILABLE, "transaction not available: %s%s",
+                    n ? "no file chain starts at TXID 1" : "replica holds no ltx files", NULL);
+        }
+        return LTX_ERR_TX_NOT_AVAILABLE;
+    }
+    if (target_txid && cur < target_txid) {
+        ltx_format_txid(a, target_txid);
+        ltx_format_txid(b, cur);
+        set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
+                "transaction not available: target %s, but the files reach only %s", a, b);
+        return LTX_ERR_TX_NOT_AVAILABLE;
+    }
+    return LTX_OK;
+}
+
+ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_txid, int64_t target_time_ms,
+                         ltx_fileinfo **plan, size_t *plan_n, uint64_t *restored_txid, ltx_error *e)
+{
+    char a[48], b[48];
+    if (e)
+        memset(e, 0, sizeof *e);
+    ltx_err rc = plan_check_args(files, n, target_txid, target_time_ms, plan, plan_n, restored_txid, e);
+    if (rc != LTX_OK)
+        return rc;
+
     const ltx_fileinfo **sorted = NULL;
     ltx_fileinfo *out = NULL;
     size_t out_n = 0;
@@ -105,24 +165,30 @@ ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_tx
 
     if (n) {
         sorted = malloc(n * sizeof *sorted);
-        if (!sorted) goto nomem;
+        if (!sorted)
+            goto nomem;
     }
     /* Group by level (counting sort), then order each level by (min, max). */
-    size_t count[LTX_MAX_LEVEL + 1] = {0}, start[LTX_MAX_LEVEL + 2] = {0};
-    for (size_t i = 0; i < n; i++) count[files[i].level]++;
-    for (int l = 0; l <= LTX_MAX_LEVEL; l++) start[l + 1] = start[l] + count[l];
+    size_t count[LTX_MAX_LEVEL + 1] = { 0 }, start[LTX_MAX_LEVEL + 2] = { 0 };
+    for (size_t i = 0; i < n; i++)
+        count[files[i].level]++;
+    for (int l = 0; l <= LTX_MAX_LEVEL; l++)
+        start[l + 1] = start[l] + count[l];
     {
         size_t fill[LTX_MAX_LEVEL + 1];
         memcpy(fill, start, sizeof fill);
-        for (size_t i = 0; i < n; i++) sorted[fill[files[i].level]++] = &files[i];
+        for (size_t i = 0; i < n; i++)
+            sorted[fill[files[i].level]++] = &files[i];
     }
     for (int l = 0; l <= LTX_MAX_LEVEL; l++)
-        if (count[l] > 1) qsort(sorted + start[l], count[l], sizeof *sorted, cmp_ptr);
+        if (count[l] > 1)
+            qsort(sorted + start[l], count[l], sizeof *sorted, cmp_ptr);
 
     /* The plan has at most one snapshot plus one file per TXID step, and
      * each file is used once: n + 1 entries is a hard bound. */
     out = malloc((n + 1) * sizeof *out);
-    if (!out) goto nomem;
+    if (!out)
+        goto nomem;
 
     /* 1. Base snapshot: the eligible level-9 file (min 1) with the highest
      * max; the older one if two share a name. Level-9 files that do not
@@ -130,7 +196,8 @@ ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_tx
     const ltx_fileinfo *snap = NULL;
     for (size_t i = start[LTX_SNAPSHOT_LEVEL]; i < start[LTX_SNAPSHOT_LEVEL + 1]; i++) {
         const ltx_fileinfo *f = sorted[i];
-        if (f->min_txid != 1 || !passes(f, target_txid, target_time_ms)) continue;
+        if (f->min_txid != 1 || !passes(f, target_txid, target_time_ms))
+            continue;
         if (!snap || f->max_txid > snap->max_txid ||
             (f->max_txid == snap->max_txid && f->created_ms < snap->created_ms))
             snap = f;
@@ -151,9 +218,11 @@ ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_tx
         for (int l = LTX_MAX_LEVEL - 1; l >= 0; l--) {
             cursor *c = &cur_lv[l];
             cursor_refresh(c, cur, target_txid, target_time_ms);
-            if (c->cand && (!best || better(best->cand, c->cand))) best = c;
+            if (c->cand && (!best || better(best->cand, c->cand)))
+                best = c;
         }
-        if (!best) break;
+        if (!best)
+            break;
         out[out_n++] = *best->cand;
         cur = best->cand->max_txid;
         best->cand = NULL;
@@ -176,36 +245,15 @@ ltx_err ltx_restore_plan(const ltx_fileinfo *files, size_t n, uint64_t target_tx
     }
 
     /* 4. Nothing, or short of the target. */
-    if (out_n == 0) {
-        if (target_txid) {
-            ltx_format_txid(a, target_txid);
-            set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
-                    "transaction not available: no file chain from TXID 1 stops at or before %s%s", a, NULL);
-        } else if (target_time_ms) {
-            ltx_format_time(a, sizeof a, target_time_ms);
-            set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
-                    "transaction not available: no file chain from TXID 1 created before %s%s", a,
-                    NULL);
-        } else {
-            set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
-                    "transaction not available: %s%s", n ? "no file chain starts at TXID 1" : "replica holds no ltx files", NULL);
-        }
-        rc = LTX_ERR_TX_NOT_AVAILABLE;
+    rc = plan_check_reached(out_n, n, cur, target_txid, target_time_ms, e);
+    if (rc != LTX_OK)
         goto fail;
-    }
-    if (target_txid && cur < target_txid) {
-        ltx_format_txid(a, target_txid);
-        ltx_format_txid(b, cur);
-        set_err(e, LTX_ERR_TX_NOT_AVAILABLE,
-                "transaction not available: target %s, but the files reach only %s", a, b);
-        rc = LTX_ERR_TX_NOT_AVAILABLE;
-        goto fail;
-    }
 
     free(sorted);
     *plan = out;
     *plan_n = out_n;
-    if (restored_txid) *restored_txid = cur;
+    if (restored_txid)
+        *restored_txid = cur;
     return LTX_OK;
 
 nomem:

@@ -94,18 +94,35 @@ next_steps() {
 EOF
 }
 cleanup() {
-    trap - EXIT INT TERM
-    if [ ${#pids[@]} -gt 0 ]; then
+    # Runs once, on every exit (normal end, error, Ctrl-C, SIGTERM). A second
+    # Ctrl-C while it runs must not abort it half-way (that left processes
+    # and the port behind): INT/TERM are ignored until it is done, which
+    # takes at most ~5 s (then stragglers get SIGKILL).
+    # A subshell (a pipeline's part, a $(...)) that a Ctrl-C ends runs its
+    # inherited traps too: only the script itself stops what it started
+    # (a subshell's "stopping:" went into its pipe, and the script's own
+    # cleanup never ran)
+    [ "${BASHPID:-$$}" = "$$" ] || return 0
+    trap '' INT TERM
+    trap - EXIT
+    # Every background child, also one started just before the signal whose
+    # pid did not reach $pids yet (the trap runs right after the fork).
+    local p all=() seen=" "
+    for p in "${pids[@]}" $(jobs -p); do
+        case "$seen" in *" $p "*) continue ;; esac
+        seen="$seen$p "; all+=("$p")
+    done
+    if [ ${#all[@]} -gt 0 ]; then
         echo
-        echo "stopping: ${pids[*]}"
+        echo "stopping: ${all[*]}"
         # each was started with setsid, so its PID is also its process group:
         # kill the group (the writer loop's sleep/sqlite3 children too)
-        for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+        for p in "${all[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
         # give them 5 s to finish cleanly, then force the stragglers
         local left tries=0
         while :; do
             left=()
-            for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
+            for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
             [ ${#left[@]} = 0 ] && break
             tries=$((tries + 1))
             if [ $tries -gt 50 ]; then
@@ -115,13 +132,16 @@ cleanup() {
             fi
             sleep 0.1
         done
-        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+        for p in "${all[@]}"; do wait "$p" 2>/dev/null || true; done
     fi
     next_steps
 }
+# set before any child starts: a Ctrl-C at any moment runs cleanup
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# a signal runs cleanup itself (bash 5.2 did not always run the EXIT trap
+# after `exit` in an INT trap taken while a pipeline ran)
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ -z "$port" ]; then

@@ -6,13 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 enum { ST_LOADING = 0, ST_READY = 1, ST_FAILED = 2 };
 
 struct pc_entry {
     pc_key key;
     uint64_t hash;
     atomic_int refs;
-    int state;            /* under shard lock */
+    int state; /* under shard lock */
     int err;
     int in_table;
     uint32_t size;
@@ -23,13 +25,13 @@ struct pc_entry {
 
 typedef struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* broadcast when a load finishes */
+    pthread_cond_t cv; /* broadcast when a load finishes */
     pc_entry **buckets;
     size_t nbuckets;
     size_t count;
     size_t bytes;
     size_t max_bytes;
-    pc_entry lru;          /* sentinel: lru.lnext = most recent */
+    pc_entry lru; /* sentinel: lru.lnext = most recent */
 } shard;
 
 struct pcache {
@@ -41,22 +43,12 @@ struct pcache {
 
 size_t pcache_entry_cost(uint32_t size) { return (size_t)size + sizeof(pc_entry) + 16; }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t key_hash(const pc_key *k)
 {
-    uint64_t h = mix64(k->db + 0x9e3779b97f4a7c15ull);
-    h = mix64(h ^ k->min_txid);
-    h = mix64(h ^ k->max_txid);
-    h = mix64(h ^ (((uint64_t)k->level << 32) | k->pgno));
+    uint64_t h = hash_mix64(k->db + 0x9e3779b97f4a7c15ull);
+    h = hash_mix64(h ^ k->min_txid);
+    h = hash_mix64(h ^ k->max_txid);
+    h = hash_mix64(h ^ (((uint64_t)k->level << 32) | k->pgno));
     return h;
 }
 
@@ -251,8 +243,7 @@ pc_entry *pcache_lookup(pcache *c, const pc_key *k)
     return e;
 }
 
-pc_entry *pcache_get(pcache *c, const pc_key *k, uint32_t size, pc_load_fn load, void *ctx,
-                     int *err)
+pc_entry *pcache_get(pcache *c, const pc_key *k, uint32_t size, pc_load_fn load, void *ctx, int *err)
 {
     uint64_t h = key_hash(k);
     shard *s = shard_of(c, h);

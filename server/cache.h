@@ -27,12 +27,12 @@ typedef struct pc_entry pc_entry;
 
 typedef struct {
     uint64_t hits;
-    uint64_t misses;     /* loads started */
-    uint64_t coalesced;  /* misses that waited for another thread's load */
+    uint64_t misses;    /* loads started */
+    uint64_t coalesced; /* misses that waited for another thread's load */
     uint64_t evictions;
-    uint64_t inserts;    /* pcache_put */
+    uint64_t inserts; /* pcache_put */
     uint64_t load_errors;
-    uint64_t bytes;      /* currently accounted */
+    uint64_t bytes; /* currently accounted */
     uint64_t entries;
     uint64_t max_bytes;
 } pcache_stats;
@@ -48,8 +48,7 @@ void pcache_free(pcache *c);
 /* Hit: the entry (referenced). Miss: exactly one caller runs load() while
  * others asking for the same key wait for it. Returns NULL and sets *err to
  * the loader's code when the load fails (failed loads are not cached). */
-pc_entry *pcache_get(pcache *c, const pc_key *k, uint32_t size, pc_load_fn load, void *ctx,
-                     int *err);
+pc_entry *pcache_get(pcache *c, const pc_key *k, uint32_t size, pc_load_fn load, void *ctx, int *err);
 /* Hit only (no load); NULL on miss. */
 pc_entry *pcache_lookup(pcache *c, const pc_key *k);
 /* Insert a copy of data unless the key is present. 0 ok, -1 nomem. */

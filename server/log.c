@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "timefmt.h"
 
 static atomic_int g_level = LOG_INFO;
 
@@ -16,29 +17,16 @@ int log_enabled(int level) { return level >= atomic_load(&g_level); }
 
 int log_parse_level(const char *s)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
+    static const char *names[] = { "debug", "info", "warn", "error" };
     for (int i = 0; i < 4; i++)
         if (strcasecmp(s, names[i]) == 0)
             return i;
     return -1;
 }
 
-int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t now_ms(void) { return timefmt_now_ms(); }
 
-void fmt_time_ms(char *out, size_t outlen, int64_t ms)
-{
-    time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    int frac = (int)(ms - (int64_t)sec * 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-}
+void fmt_time_ms(char *out, size_t outlen, int64_t ms) { timefmt_format_ms(out, outlen, ms); }
 
 void deadline_in_ms(struct timespec *ts, int64_t ms)
 {
@@ -85,14 +73,17 @@ const char *log_q(char *out, size_t outlen, const char *v)
 
 void logf_(int level, const char *event, const char *fmt, ...)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
+    static const char *names[] = { "debug", "info", "warn", "error" };
     if (level < atomic_load(&g_level))
         return;
     char ts[40];
-    fmt_time_ms(ts, sizeof ts, now_ms());
+    timefmt_format_ms(ts, sizeof ts, timefmt_now_ms());
     char line[2048];
     int n = snprintf(line, sizeof line, "ts=%s level=%s event=%s", ts,
-                     names[level < 0 ? 0 : level > 3 ? 3 : level], event);
+                     names[level < 0   ? 0
+                           : level > 3 ? 3
+                                       : level],
+                     event);
     if (n < 0)
         return;
     if ((size_t)n < sizeof line - 2 && fmt && *fmt) {

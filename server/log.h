@@ -27,10 +27,12 @@ void logf_(int level, const char *event, const char *fmt, ...) LOG_PRINTF(3, 4);
  * control characters). Returns out. */
 const char *log_q(char *out, size_t outlen, const char *value);
 
-/* RFC 3339 UTC with ms, like ltx_format_time (out >= 25 bytes). */
+/* RFC 3339 UTC with ms (out >= 25 bytes) and the wall clock in ms since
+ * the epoch: thin wrappers over common/timefmt.h (timefmt_format_ms,
+ * timefmt_now_ms), which new code calls directly. */
 void fmt_time_ms(char *out, size_t outlen, int64_t ms);
-int64_t now_ms(void);      /* wall clock, ms since epoch */
-int64_t mono_ms(void);     /* monotonic clock, ms */
+int64_t now_ms(void);
+int64_t mono_ms(void); /* monotonic clock, ms */
 /* *ts = wall clock + ms (ms >= 0): the deadline pthread_cond_timedwait takes. */
 struct timespec;
 void deadline_in_ms(struct timespec *ts, int64_t ms);

@@ -9,16 +9,15 @@
 #include <time.h>
 
 #include "db.h"
+#include "dbname.h"
+#include "demand.h"
+#include "disk.h"
+#include "hash.h"
 #include "log.h"
-#include "wire.h"
+#include "timefmt.h"
 
-static size_t name_hash64(const char *n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *n; n++)
-        h = (h ^ (unsigned char)*n) * 1099511628211ull;
-    return (size_t)(h ^ (h >> 29));
-}
+/* Slot of a name in the lookup table (the low bits are masked: mixed). */
+static size_t name_hash64(const char *n) { return (size_t)hash_mix64(hash_fnv1a64_str(n)); }
 
 /* Store d in the first free slot of t (writers only, under dbs_lock). */
 static void table_put(struct srv_dblist *t, ltxdb *d)
@@ -31,6 +30,84 @@ static void table_put(struct srv_dblist *t, ltxdb *d)
         }
 }
 
+/* ---- removed databases ----------------------------------------------
+ * A database whose folder is gone leaves s->dbs (listings, readiness,
+ * metrics) and answers as unknown, with its indexes dropped; its object
+ * stays in the published table (slots never change) and comes back to
+ * s->dbs when the folder does. */
+
+/* The database named name in the published table, removed or not. */
+static ltxdb *table_find_any(srv *s, const char *name)
+{
+    const struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
+    if (!l)
+        return NULL;
+    size_t m = l->cap - 1;
+    for (size_t i = name_hash64(name) & m;; i = (i + 1) & m) {
+        ltxdb *d = atomic_load_explicit(&((struct srv_dblist *)l)->v[i], memory_order_acquire);
+        if (!d || strcmp(ltxdb_name(d), name) == 0)
+            return d;
+    }
+}
+
+/* Under dbs_lock (write): a removed database of this name goes back into
+ * s->dbs at position lo. 1 done, 0 none, -1 out of memory. */
+static int readd_db(srv *s, const char *name, size_t lo)
+{
+    ltxdb *d = table_find_any(s, name);
+    if (!d || !ltxdb_removed(d))
+        return 0;
+    if (s->ndbs == s->capdbs)
+        return -1; /* s->dbs never shrinks: a removed one left room */
+    memmove(s->dbs + lo + 1, s->dbs + lo, (s->ndbs - lo) * sizeof *s->dbs);
+    s->dbs[lo] = d;
+    s->ndbs++;
+    ltxdb_set_added_seq(d, atomic_fetch_add(&s->add_seq, 1) + 1);
+    ltxdb_readd(d);
+    return 1;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Databases of root src that a rescan no longer lists, and whose own
+ * listing is empty with no write since it began, are removed; not those
+ * added since the rescan's root listing began (seq0 = add_seq then): a
+ * write creating a database adds it before its first file exists. The
+ * listings run outside dbs_lock (database objects live until srv_destroy);
+ * one re-added meanwhile (add_db) stays in s->dbs. */
+static void remove_missing(srv *s, srv_source *src, char **names, size_t n, uint64_t seq0)
+{
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_name);
+    ltxdb **cand = NULL;
+    size_t nc = 0;
+    pthread_rwlock_rdlock(&s->dbs_lock);
+    for (size_t i = 0; i < s->ndbs; i++) {
+        ltxdb *d = s->dbs[i];
+        const char *nm = ltxdb_name(d);
+        if (ltxdb_store(d) != src->store || !ltxdb_prefix(d)[0] || ltxdb_added_seq(d) > seq0 ||
+            (n && bsearch(&nm, names, n, sizeof *names, cmp_name)))
+            continue;
+        if (!cand && !(cand = malloc(s->ndbs * sizeof *cand)))
+            break; /* out of memory: tried again at the next rescan */
+        cand[nc++] = d;
+    }
+    pthread_rwlock_unlock(&s->dbs_lock);
+    for (size_t k = 0; k < nc; k++) {
+        if (!ltxdb_remove_if_empty(cand[k], seq0))
+            continue;
+        pthread_rwlock_wrlock(&s->dbs_lock);
+        for (size_t i = 0; i < s->ndbs && ltxdb_removed(cand[k]); i++)
+            if (s->dbs[i] == cand[k]) {
+                memmove(s->dbs + i, s->dbs + i + 1, (s->ndbs - i - 1) * sizeof *s->dbs);
+                s->ndbs--;
+                break;
+            }
+        pthread_rwlock_unlock(&s->dbs_lock);
+    }
+    free(cand);
+}
+
 static int add_db(srv *s, const char *name, objstore *st, const char *prefix, const char *url)
 {
     pthread_rwlock_wrlock(&s->dbs_lock);
@@ -39,13 +116,23 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
         size_t mid = (lo + hi) / 2;
         int c = strcmp(ltxdb_name(s->dbs[mid]), name);
         if (c == 0) {
+            /* known; marked removed by a rescan still taking it out of s->dbs */
+            int back = ltxdb_removed(s->dbs[mid]);
+            if (back) {
+                ltxdb_set_added_seq(s->dbs[mid], atomic_fetch_add(&s->add_seq, 1) + 1);
+                ltxdb_readd(s->dbs[mid]);
+            }
             pthread_rwlock_unlock(&s->dbs_lock);
-            return 0; /* known */
+            return back;
         }
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
+    }
+    if (readd_db(s, name, lo)) {
+        pthread_rwlock_unlock(&s->dbs_lock);
+        return 1;
     }
     if (s->ndbs == s->capdbs) {
         size_t nc = s->capdbs ? s->capdbs * 2 : 16;
@@ -77,6 +164,7 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
     memmove(s->dbs + lo + 1, s->dbs + lo, (s->ndbs - lo) * sizeof *s->dbs);
     s->dbs[lo] = d;
     s->ndbs++;
+    ltxdb_set_added_seq(d, atomic_fetch_add(&s->add_seq, 1) + 1);
     if (nl) {
         for (size_t i = 0; i < s->ndbs; i++)
             table_put(nl, s->dbs[i]);
@@ -98,20 +186,20 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
     return 1;
 }
 
-/* Names that can never be database names on the wire. */
-static int name_ok(const char *n)
+struct known_ctx {
+    srv *s;
+    objstore *store;
+};
+
+/* A folder of a root that need not be probed for level folders: the
+ * database it holds is served from that root and has a history (a known
+ * database whose levels are gone has none after its level check: its
+ * folder is probed again, and removed when it holds no replica). */
+static int known_db(void *u, const char *name)
 {
-    static const char *reserved[] = LTXW_RESERVED_NAMES;
-    size_t len = strlen(n);
-    if (len == 0 || len > LTXW_MAX_DB_NAME || n[0] == '.')
-        return 0;
-    for (int i = 0; reserved[i]; i++)
-        if (strcmp(n, reserved[i]) == 0)
-            return 0;
-    for (const char *p = n; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == '/' || *p == '\\' || *p == '%' || *p == '?' || *p == '#')
-            return 0;
-    return 1;
+    struct known_ctx *k = u;
+    ltxdb *d = srv_find_db(k->s, name);
+    return d && ltxdb_store(d) == k->store && ltxdb_prefix(d)[0] && ltxdb_current_txid(d) != 0;
 }
 
 static void discover(srv *s)
@@ -122,8 +210,10 @@ static void discover(srv *s)
             continue;
         char **names = NULL;
         size_t n = 0;
-        obj_error oe = {0};
-        obj_status st = objstore_list_dbs(src->store, &names, &n, &oe);
+        obj_error oe = { 0 };
+        uint64_t seq0 = atomic_load(&s->add_seq);
+        struct known_ctx kc = { s, src->store };
+        obj_status st = objstore_list_dbs_known(src->store, known_db, &kc, &names, &n, &oe);
         if (st != OBJ_OK) {
             char q[600];
             logf_(LOG_ERROR, "discover_error", "url=%s error=%s", src->url,
@@ -135,7 +225,7 @@ static void discover(srv *s)
              * ltx/ or the %04x levels itself): serve it under its folder name */
             ltx_fileinfo *files = NULL;
             size_t nf = 0;
-            obj_error e2 = {0};
+            obj_error e2 = { 0 };
             if (objstore_list_all(src->store, "", &files, &nf, &e2) == OBJ_OK && nf > 0) {
                 const char *u = src->url;
                 size_t l = strlen(u);
@@ -144,18 +234,18 @@ static void discover(srv *s)
                 size_t b = l;
                 while (b > 0 && u[b - 1] != '/')
                     b--;
-                char name[LTXW_MAX_DB_NAME + 1];
-                if (l - b > 0 && l - b <= LTXW_MAX_DB_NAME) {
+                char name[DBNAME_MAX + 1];
+                if (l - b > 0 && l - b <= DBNAME_MAX) {
                     memcpy(name, u + b, l - b);
                     name[l - b] = 0;
-                    if (name_ok(name) && !srv_find_db(s, name))
+                    if (dbname_servable(name) && !srv_find_db(s, name))
                         add_db(s, name, src->store, "", src->url);
                 }
             }
             free(files);
         }
         for (size_t j = 0; j < n; j++) {
-            if (!name_ok(names[j])) {
+            if (!dbname_servable(names[j])) {
                 char q[600];
                 logf_(LOG_WARN, "db_skipped", "name=%s reason=\"not a servable name\"",
                       log_q(q, sizeof q, names[j]));
@@ -168,30 +258,49 @@ static void discover(srv *s)
                 continue;
             add_db(s, names[j], src->store, names[j], url);
         }
+        remove_missing(s, src, names, n, seq0);
         objstore_free_names(names, n);
     }
+}
+
+ltxdb *srv_create_db(srv *s, const char *name)
+{
+    if (!dbname_servable(name))
+        return NULL;
+    srv_source *root = NULL;
+    for (size_t i = 0; i < s->nsources && !root; i++)
+        if (s->sources[i].is_root)
+            root = &s->sources[i];
+    ltxdb *d = table_find_any(s, name);
+    if (!d && !root)
+        return NULL;
+    char url[2048];
+    if (root)
+        snprintf(url, sizeof url, "%s/%s", root->url, name);
+    if (!d) {
+        if (add_db(s, name, root->store, name, url) < 0 || !(d = table_find_any(s, name)))
+            return NULL;
+    }
+    /* a rescan may have removed it since (its folder is still empty): held,
+     * it is re-added once and stays */
+    if (ltxdb_creator_hold(d) && (!root || add_db(s, name, root->store, name, url) < 0 || ltxdb_removed(d))) {
+        ltxdb_creator_release(d);
+        return NULL;
+    }
+    return d;
 }
 
 ltxdb *srv_find_db(srv *s, const char *name)
 {
     /* lock-free: slots of a published table are set once, never changed */
-    const struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
-    if (!l)
-        return NULL;
-    size_t m = l->cap - 1;
-    for (size_t i = name_hash64(name) & m;; i = (i + 1) & m) {
-        ltxdb *d = atomic_load_explicit(&((struct srv_dblist *)l)->v[i], memory_order_acquire);
-        if (!d)
-            return NULL;
-        if (strcmp(ltxdb_name(d), name) == 0)
-            return d;
-    }
+    ltxdb *d = table_find_any(s, name);
+    return d && !ltxdb_removed(d) ? d : NULL;
 }
 
 int srv_ready(srv *s)
 {
     pthread_rwlock_rdlock(&s->dbs_lock);
-    int ok = 1;
+    int ok = atomic_load(&s->discovered);
     for (size_t i = 0; i < s->ndbs && ok; i++)
         if (!ltxdb_initialized(s->dbs[i]))
             ok = 0;
@@ -204,7 +313,7 @@ int srv_ready(srv *s)
  * or memory runs out (the store, if open, is closed with the other sources). */
 static srv_source *add_source(srv *s, const char *url, const char *key, const char *val)
 {
-    obj_error oe = {0};
+    obj_error oe = { 0 };
     objstore *st = objstore_open(url, &s->sopts, &oe);
     if (!st) {
         char q[600];
@@ -227,11 +336,23 @@ int srv_init(srv *s)
     pthread_rwlock_init(&s->dbs_lock, NULL);
     pthread_mutex_init(&s->poll_mu, NULL);
     pthread_cond_init(&s->poll_cv, NULL);
-    s->started_ms = now_ms();
+    pthread_cond_init(&s->demand_cv, NULL);
+    pthread_cond_init(&s->rescan_cv, NULL);
+    s->started_ms = timefmt_now_ms();
     s->cache = pcache_new(s->cfg.cache_size, 16);
     if (!s->cache) {
         logf_(LOG_ERROR, "startup_error", "error=\"cannot allocate the cache\"");
         return -1;
+    }
+    if (s->cfg.cache_dir && s->cfg.cache_dir[0]) {
+        char m[512];
+        s->disk = disk_open(s->cfg.cache_dir, s->cfg.cache_dir_size, m, sizeof m);
+        if (!s->disk) {
+            char q[600];
+            logf_(LOG_ERROR, "startup_error", "cache_dir=%s error=%s", s->cfg.cache_dir,
+                  log_q(q, sizeof q, m));
+            return -1;
+        }
     }
     s->sopts.s3_endpoint = s->cfg.s3_endpoint;
     s->sopts.s3_region = s->cfg.s3_region;
@@ -261,15 +382,15 @@ int srv_init(srv *s)
             logf_(LOG_ERROR, "startup_error", "db=\"%s\" error=\"--db wants NAME=URL\"", spec);
             return -1;
         }
-        char name[LTXW_MAX_DB_NAME + 1];
+        char name[DBNAME_MAX + 1];
         size_t nl = (size_t)(eq - spec);
-        if (nl > LTXW_MAX_DB_NAME) {
+        if (nl > DBNAME_MAX) {
             logf_(LOG_ERROR, "startup_error", "error=\"--db name too long\"");
             return -1;
         }
         memcpy(name, spec, nl);
         name[nl] = 0;
-        if (!name_ok(name)) {
+        if (!dbname_servable(name)) {
             logf_(LOG_ERROR, "startup_error", "db=\"%s\" error=\"invalid or reserved database name\"", name);
             return -1;
         }
@@ -284,16 +405,32 @@ int srv_init(srv *s)
         if (add_db(s, name, src->store, "", eq + 1) < 0)
             return -1;
     }
-    discover(s);
+    /* --replica roots are scanned by the rescanner thread, once the server
+     * listens (/healthz answers meanwhile; /readyz says not ready) */
+    int roots = 0;
+    for (size_t i = 0; i < s->nsources; i++)
+        roots |= s->sources[i].is_root;
+    atomic_store(&s->discovered, !roots);
     return 0;
 }
 
-static unsigned name_hash(const char *n)
+/* One pass over this poller's databases: with urgent_only, those a reader
+ * waits for; else every database that is due. Returns the earliest next
+ * due time (mono ms), never later than `next`. */
+static int64_t srv_poll_pass(srv *s, int me, int k, int urgent_only, int64_t next)
 {
-    unsigned h = 2166136261u;
-    for (; *n; n++)
-        h = (h ^ (unsigned char)*n) * 16777619u;
-    return h;
+    /* published tables stay valid until srv_destroy: no lock needed */
+    struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
+    for (size_t i = 0; l && i < l->cap && !atomic_load(&s->stopping); i++) {
+        ltxdb *d = atomic_load_explicit(&l->v[i], memory_order_acquire);
+        if (!d || (int)(hash_fnv1a32_str(ltxdb_name(d)) % (unsigned)k) != me)
+            continue;
+        if (urgent_only ? demand_urgent(d) : mono_ms() >= demand_due(d))
+            demand_poll(s, d, mono_ms());
+        if (demand_due(d) < next)
+            next = demand_due(d);
+    }
+    return next;
 }
 
 static void *poller_main(void *arg)
@@ -301,31 +438,42 @@ static void *poller_main(void *arg)
     struct srv_poller_arg *pa = arg;
     srv *s = pa->s;
     int me = pa->idx, k = s->npollers > 0 ? s->npollers : 1;
-    int64_t next_rescan = mono_ms() + s->cfg.rescan_ms;
+    uint64_t kicks = atomic_load(&s->demand_kicks);
     while (!atomic_load(&s->stopping)) {
-        int64_t now = mono_ms();
-        if (me == 0 && now >= next_rescan) {
-            discover(s);
-            next_rescan = now + s->cfg.rescan_ms;
-        }
-        /* published tables stay valid until srv_destroy: no lock needed */
-        struct srv_dblist *l = atomic_load_explicit(&s->pub, memory_order_acquire);
-        int64_t next = me == 0 ? next_rescan : now + s->cfg.rescan_ms;
-        for (size_t i = 0; l && i < l->cap && !atomic_load(&s->stopping); i++) {
-            ltxdb *d = atomic_load_explicit(&l->v[i], memory_order_acquire);
-            if (!d || (int)(name_hash(ltxdb_name(d)) % (unsigned)k) != me)
-                continue;
-            if (mono_ms() >= ltxdb_next_poll(d))
-                ltxdb_poll(d, mono_ms());
-            if (ltxdb_next_poll(d) < next)
-                next = ltxdb_next_poll(d);
-        }
+        int64_t next = mono_ms() + s->cfg.rescan_ms;
+        /* readers waiting for a backed-off database go first */
+        srv_poll_pass(s, me, k, 1, next);
+        next = srv_poll_pass(s, me, k, 0, next);
         pthread_mutex_lock(&s->poll_mu);
         int64_t wait = next - mono_ms();
-        if (wait > 0 && !atomic_load(&s->stopping)) {
+        /* a reader that asked for a poll during the passes is not missed */
+        if (wait > 0 && !atomic_load(&s->stopping) && atomic_load(&s->demand_kicks) == kicks) {
             struct timespec ts;
             deadline_in_ms(&ts, wait);
             pthread_cond_timedwait(&s->poll_cv, &s->poll_mu, &ts);
+        }
+        kicks = atomic_load(&s->demand_kicks);
+        pthread_mutex_unlock(&s->poll_mu);
+    }
+    return NULL;
+}
+
+/* The rescans of the --replica roots have a thread of their own: a root
+ * listing the store stalls (up to its deadline) delays no database's poll.
+ * The first scan runs here, after the server listens. */
+static void *rescan_main(void *arg)
+{
+    srv *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        int64_t t0 = mono_ms();
+        discover(s);
+        atomic_store(&s->discovered, 1);
+        pthread_mutex_lock(&s->poll_mu);
+        int64_t wait = t0 + s->cfg.rescan_ms - mono_ms();
+        if (wait > 0 && !atomic_load(&s->stopping)) {
+            struct timespec ts;
+            deadline_in_ms(&ts, wait);
+            pthread_cond_timedwait(&s->rescan_cv, &s->poll_mu, &ts);
         }
         pthread_mutex_unlock(&s->poll_mu);
     }
@@ -334,6 +482,14 @@ static void *poller_main(void *arg)
 
 int srv_start_poller(srv *s)
 {
+    int roots = 0;
+    for (size_t i = 0; i < s->nsources; i++)
+        roots |= s->sources[i].is_root;
+    if (roots) {
+        if (pthread_create(&s->rescanner, NULL, rescan_main, s) != 0)
+            return -1;
+        s->rescanning = 1;
+    }
     int k = s->cfg.poll_threads > 0 ? s->cfg.poll_threads : 1;
     if (k > 64)
         k = 64;
@@ -354,16 +510,22 @@ void srv_stop_poller(srv *s)
     atomic_store(&s->stopping, 1);
     pthread_mutex_lock(&s->poll_mu);
     pthread_cond_broadcast(&s->poll_cv);
+    pthread_cond_broadcast(&s->rescan_cv);
     pthread_mutex_unlock(&s->poll_mu);
     for (int i = 0; i < s->npollers; i++)
         pthread_join(s->pollers[i], NULL);
     s->npollers = 0;
+    if (s->rescanning)
+        pthread_join(s->rescanner, NULL);
+    s->rescanning = 0;
 }
 
 void srv_destroy(srv *s)
 {
-    for (size_t i = 0; i < s->ndbs; i++)
-        ltxdb_free(s->dbs[i]);
+    /* every database ever added is in the published table, removed or not */
+    struct srv_dblist *pl = atomic_load(&s->pub);
+    for (size_t i = 0; pl && i < pl->cap; i++)
+        ltxdb_free(atomic_load(&pl->v[i]));
     free(s->dbs);
     s->dbs = NULL;
     s->ndbs = 0;
@@ -380,9 +542,13 @@ void srv_destroy(srv *s)
     }
     free(s->sources);
     s->sources = NULL;
+    disk_close(s->disk);
+    s->disk = NULL;
     pcache_free(s->cache);
     s->cache = NULL;
     pthread_rwlock_destroy(&s->dbs_lock);
     pthread_mutex_destroy(&s->poll_mu);
     pthread_cond_destroy(&s->poll_cv);
+    pthread_cond_destroy(&s->demand_cv);
+    pthread_cond_destroy(&s->rescan_cv);
 }

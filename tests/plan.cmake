@@ -1,14 +1,10 @@
 # Replica layout, restore plan (proto/layout.c, proto/plan.c) and the
 # read-side ltxctl commands (inspect, verify, restore).
-add_executable(test_layout ${CMAKE_CURRENT_SOURCE_DIR}/test_layout.c)
-target_link_libraries(test_layout PRIVATE ltxproto PkgConfig::CMOCKA)
-add_test(NAME layout_unit COMMAND test_layout)
-set_tests_properties(layout_unit PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
+ltx_unit_test(layout_unit test_layout 0 ltxproto PkgConfig::CMOCKA)
 
-add_executable(test_plan ${CMAKE_CURRENT_SOURCE_DIR}/test_plan.c)
-target_link_libraries(test_plan PRIVATE ltxproto PkgConfig::CMOCKA PkgConfig::JANSSON)
-add_test(NAME plan_unit COMMAND test_plan)
-set_tests_properties(plan_unit PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
+ltx_unit_test(plan_unit test_plan 0 ltxproto PkgConfig::CMOCKA PkgConfig::JANSSON)
+
+ltx_unit_test(retain_unit test_retain 0 ltxproto PkgConfig::CMOCKA)
 
 # ltxctl inspect/verify/restore end to end (real binary, vectors, moto for S3).
 add_test(NAME ltxctl_read COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_ltxctl.py)

@@ -67,6 +67,15 @@ static uint8_t *read_file_entry(json_t *f, size_t *len) {
     return read_path(json_string_value(json_object_get(f, "path")), len);
 }
 
+/* The bytes of chain `chain`'s file whose path ends in suffix; *f (when
+ * not NULL) = its manifest entry. */
+static uint8_t *vector_file(const char *chain, const char *suffix, json_t **f, size_t *len) {
+    json_t *e = file_by_suffix(chain_by_name(chain), suffix);
+    if (f)
+        *f = e;
+    return read_file_entry(e, len);
+}
+
 static void put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
@@ -580,12 +589,7 @@ static void test_encoder_reencode_vectors(void **state) {
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return tl_xorshift64(&rng_state); }
 
 static void fill_page(uint8_t *p, uint32_t ps, int kind, uint32_t pgno) {
     switch (kind % 3) {
@@ -847,10 +851,9 @@ static void m_magic(uint8_t *b, size_t l) { (void)l; b[0] = 'X'; }
 
 static void test_corrupt_fields(void **state) {
     (void)state;
-    json_t *c = chain_by_name("main-4096");
-    json_t *f = file_by_suffix(c, "/0/0000000000000002-0000000000000002.ltx");
+    json_t *f;
     size_t len;
-    uint8_t *buf = read_file_entry(f, &len);
+    uint8_t *buf = vector_file("main-4096", "/0/0000000000000002-0000000000000002.ltx", &f, &len);
     json_t *fr0 = json_array_get(json_object_get(f, "frames"), 0);
     assert_int_equal(json_array_size(json_object_get(f, "frames")), 1);
     assert_int_equal(jint(fr0, "pgno"), 8); /* mutations below assume page 8 */
@@ -940,10 +943,9 @@ static void test_corrupt_fields(void **state) {
 
 static void test_corrupt_snapshot(void **state) {
     (void)state;
-    json_t *c = chain_by_name("main-4096");
-    json_t *f = file_by_suffix(c, "/0/0000000000000001-0000000000000001.ltx");
+    json_t *f;
     size_t len;
-    uint8_t *buf = read_file_entry(f, &len);
+    uint8_t *buf = vector_file("main-4096", "/0/0000000000000001-0000000000000001.ltx", &f, &len);
     ltx_error err;
     /* commit one higher: snapshot misses its last page */
     uint32_t commit = (uint32_t)jint(json_object_get(f, "header"), "commit");
@@ -962,10 +964,8 @@ static void test_corrupt_snapshot(void **state) {
 
 static void test_corrupt_checksummed(void **state) {
     (void)state;
-    json_t *c = chain_by_name("main-4096-checksummed");
-    json_t *f = file_by_suffix(c, "/0/0000000000000003-0000000000000003.ltx");
     size_t len;
-    uint8_t *buf = read_file_entry(f, &len);
+    uint8_t *buf = vector_file("main-4096-checksummed", "/0/0000000000000003-0000000000000003.ltx", NULL, &len);
     ltx_error err;
     assert_int_equal(ltx_file_decode(buf, len, NULL, NULL, NULL, &err), LTX_OK);
     put_be64(buf + 40, 0); /* tracked, not a snapshot: pre_apply required */
@@ -984,9 +984,8 @@ static void test_truncation(void **state) {
                             "/0/0000000000000003-0000000000000003.ltx"};
     size_t total = 0;
     for (size_t k = 0; k < 4; k++) {
-        json_t *f = file_by_suffix(chain_by_name(names[k]), suffix[k]);
         size_t len;
-        uint8_t *buf = read_file_entry(f, &len);
+        uint8_t *buf = vector_file(names[k], suffix[k], NULL, &len);
         size_t step = len > 4000 ? 7 : 1;
         for (size_t n = 0; n < len; n += step) {
             uint8_t *b = malloc(n ? n : 1); /* exact size so ASan sees overreads */
@@ -1041,9 +1040,9 @@ static void test_frame_page_size_mismatch(void **state) {
     (void)state;
     const char *names[] = {"main-4096", "main-4096-frame"};
     for (int k = 0; k < 2; k++) {
-        json_t *f = file_by_suffix(chain_by_name(names[k]), "/0/0000000000000002-0000000000000002.ltx");
+        json_t *f;
         size_t len;
-        uint8_t *buf = read_file_entry(f, &len);
+        uint8_t *buf = vector_file(names[k], "/0/0000000000000002-0000000000000002.ltx", &f, &len);
         json_t *fr = json_array_get(json_object_get(f, "frames"), 0);
         uint8_t *pg = malloc(8192);
         ltx_error err;
@@ -1125,9 +1124,8 @@ static int stop_cb(void *vctx, uint32_t pgno, const uint8_t *page) {
 
 static void test_callback_stop(void **state) {
     (void)state;
-    json_t *f = file_by_suffix(chain_by_name("ps512"), "/0/0000000000000001-0000000000000001.ltx");
     size_t len;
-    uint8_t *buf = read_file_entry(f, &len);
+    uint8_t *buf = vector_file("ps512", "/0/0000000000000001-0000000000000001.ltx", NULL, &len);
     int seen = 0;
     ltx_error err;
     ltx_file_info info;
@@ -1167,9 +1165,9 @@ static void test_frame_decode_threads(void **state) {
     (void)state;
     const char *names[] = {"main-4096-frame", "main-4096"};
     for (int k = 0; k < 2; k++) {
-        json_t *f = file_by_suffix(chain_by_name(names[k]), "/1/0000000000000001-0000000000000005.ltx");
+        json_t *f;
         size_t len;
-        uint8_t *buf = read_file_entry(f, &len);
+        uint8_t *buf = vector_file(names[k], "/1/0000000000000001-0000000000000005.ltx", &f, &len);
         ltx_file_info info;
         assert_int_equal(ltx_file_decode(buf, len, NULL, NULL, &info, NULL), LTX_OK);
         uint32_t ps = info.header.page_size;
@@ -1206,15 +1204,8 @@ static int setup(void **state) {
     vec_dir = getenv("LTX_VECTORS");
     if (!vec_dir)
         vec_dir = "../shared/ltx-vectors";
-    char path[4096];
-    snprintf(path, sizeof path, "%s/manifest.json", vec_dir);
-    json_error_t je;
-    manifest = json_load_file(path, 0, &je);
-    if (!manifest) {
-        fprintf(stderr, "cannot load %s: %s\n", path, je.text);
-        return -1;
-    }
-    return 0;
+    manifest = tl_load_manifest(vec_dir);
+    return manifest ? 0 : -1;
 }
 
 static int teardown(void **state) {

@@ -359,6 +359,17 @@ def overwrite_and_usage(tmp):
         rc, so, se = run(*args)
         C.eq(rc, 2, f"usage error exit 2: {what}")
         C.ok(se.strip() != "", f"usage error message: {what}")
+    # --version and per-command help from the option tables
+    rc, so, se = run("--version")
+    C.ok(rc == 0 and so.startswith("ltxctl ") and so.split()[1][0].isdigit(), f"--version ({so.strip()})")
+    for cmd, flag in (("inspect", "--no-pages"), ("verify", "--buffer-limit"), ("restore", "--time-source"),
+                      ("snapshot", "--no-checksum"), ("replicate", "--interval"), ("compact", "--l0-retention")):
+        rc, so, se = run("help", cmd)
+        C.ok(rc == 0 and f"ltxctl {cmd}" in so and flag in so, f"help {cmd} lists {flag}")
+        rc2, so2, se2 = run(cmd, "--help")
+        C.eq(so2, so, f"{cmd} --help = help {cmd}")
+    rc, so, se = run("help", "nope")
+    C.eq(rc, 2, "help for an unknown command: exit 2")
     rc, so, se = run("restore", rep, out, "--txid", "a", "--force")
     C.ok(rc == 1 and "reach only 0000000000000009" in se, f"txid beyond the replica ({se.strip()})")
     rc, so, se = run("restore", "file://" + os.path.abspath(rep), out, "--txid", "4", "--force")
@@ -375,7 +386,6 @@ def overwrite_and_usage(tmp):
 def progress_on_tty(tmp):
     """Progress goes to stderr only when it is a terminal (threshold lowered by env)."""
     import pty
-    import select
     ch = M["chains"][0]
     rep = os.path.join(tmp, "prog")
     harness.copy_replica(ch["root"], rep)
@@ -385,18 +395,7 @@ def progress_on_tty(tmp):
     p = subprocess.Popen([LTXCTL, "restore", rep, out], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=slave, env=env)
     os.close(slave)
-    got = b""
-    while True:
-        r, _, _ = select.select([master], [], [], 10)
-        if not r:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        got += chunk
+    got = harness.read_terminal(master, 10)
     p.wait(timeout=30)
     os.close(master)
     text = got.decode("utf-8", "replace")

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "ltx.h"
+#include "testlib.h"
 
 #define F(l, a, b, t) ((ltx_fileinfo){.level = (l), .min_txid = (a), .max_txid = (b), .size = 100, .created_ms = (t)})
 
@@ -365,12 +366,7 @@ static ltx_err ref_plan(const ltx_fileinfo *f, size_t n, uint64_t txid, int64_t 
 }
 
 static uint64_t rnd_state = 88172645463325252ull;
-static uint64_t rnd(void) {
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 7;
-    rnd_state ^= rnd_state << 17;
-    return rnd_state;
-}
+static uint64_t rnd(void) { return tl_xorshift64(&rnd_state); }
 
 static void test_random_vs_reference(void **state) {
     (void)state;

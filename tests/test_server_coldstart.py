@@ -113,9 +113,11 @@ try:
         srv = None
     if timings.get(1) is not None:
         ck.ok(timings[1] >= N * DELAY, f"serial build waits for every delayed read ({timings[1]:.2f}s)")
-    if timings.get(16) is not None:
-        ck.ok(timings[16] < N * DELAY / 2,
-              f"parallel build well under {N} x {DELAY}s ({timings[16]:.2f}s < {N * DELAY / 2:.1f}s)")
+    if timings.get(16) is not None and timings.get(1) is not None:
+        # against the serial build of the same run (a loaded or sanitized
+        # machine slows both): 16 reads in flight must at least halve it
+        ck.ok(timings[16] < timings[1] / 2,
+              f"parallel build well under the serial one ({timings[16]:.2f}s < {timings[1]:.2f}s / 2)")
 
     # two broken files, K and the newest: their page-index size fields are
     # garbage. The first in plan order decides, whichever read finishes first.
@@ -140,9 +142,5 @@ try:
         ck.eq(srv.stop(), 0, f"clean exit, corrupt files (concurrency {conc})")
         srv = None
 finally:
-    if srv:
-        srv.stop_showing_log()
-    if fake:
-        fake.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv, fake)
 ck.done()

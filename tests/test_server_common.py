@@ -19,6 +19,16 @@ def chain(name):
     raise KeyError(name)
 
 
+def states_by_txid(c):
+    """A manifest chain's states keyed by TXID (int)."""
+    return {int(s["txid"], 16): s for s in c["states"]}
+
+
+def l0_by_txid(c):
+    """A manifest chain's L0 files keyed by their min TXID (int)."""
+    return {int(f["min_txid"], 16): f for f in c["files"] if f["level"] == 0}
+
+
 def curl(url, *args):
     """Run the real curl binary: (status, headers (last response, lower-case), body)."""
     with tempfile.TemporaryDirectory() as td:
@@ -91,13 +101,31 @@ class Server(H.Proc):
             print(f.read()[-tail:])
 
 
-def rss_kib(pid):
-    """VmRSS of a process in KiB (-1 if /proc does not say)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
+def write_replica(backend, tmp):
+    """The replica a write test writes to: bucket bkt on a new moto ("s3") or
+    the folder tmp/root ("file"). Returns (moto or None, the env that reaches
+    it, root URL, root folder or None)."""
+    if backend == "s3":
+        moto = H.Moto()
+        try:
+            moto.client().create_bucket(Bucket="bkt")
+        except BaseException:
+            moto.stop()
+            raise
+        return moto, moto.env(), "s3://bkt/dbs", None
+    root_dir = os.path.join(tmp, "root")
+    os.makedirs(root_dir)
+    return None, {}, "file://" + root_dir, root_dir
+
+
+def ltxctl(*args, env=None, timeout=120):
+    """Run ltxctl, output captured as text, with env (write_replica's) added
+    to the environment."""
+    return subprocess.run([H.binary("ltxctl")] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+rss_kib = H.rss_kib
 
 
 def restorable_txids(files):

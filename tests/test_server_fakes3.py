@@ -4,7 +4,6 @@ make an object vanish at its next GET (retention between LIST and GET)."""
 import http.server
 import os
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -54,27 +53,7 @@ class FakeS3(http.server.ThreadingHTTPServer):
         self.server_close()
 
 
-class S3Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def setup(self):
-        super().setup()
-        # headers and body go out in separate writes: without TCP_NODELAY
-        # the body waits for the client's delayed ACK (~40 ms per request)
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def reply(self, code, body=b"", headers=None):
-        self.send_response(code)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
+class S3Handler(H.QuietHandler):
     def not_found(self):
         self.reply(404, b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>",
                    {"Content-Type": "application/xml"})
@@ -101,13 +80,13 @@ class S3Handler(http.server.BaseHTTPRequestHandler):
                 srv.vanished.append(key)
                 if os.path.exists(path):
                     os.unlink(path)
+        rng = self.headers.get("Range")
+        if rng and srv.delay:
+            time.sleep(srv.delay)  # before the read: an object removed meanwhile is gone
         if not os.path.isfile(path):
             return self.not_found()
         with open(path, "rb") as f:
             data = f.read()
-        rng = self.headers.get("Range")
-        if rng and srv.delay:
-            time.sleep(srv.delay)
         if rng and rng.startswith("bytes="):
             a, b = rng[6:].split("-", 1)
             if a == "":

@@ -7,7 +7,6 @@ differs only in page 1 bytes 18-19; ranges, HEAD, ETag/304, Cache-Control;
 410 for TXIDs the bucket cannot restore, 409 for TXIDs ahead; time ->
 TXID resolution as restore_plans say; clean exit on SIGTERM."""
 import os
-import shutil
 import sys
 import tempfile
 
@@ -185,7 +184,5 @@ try:
     ck.ok("event=index_built" in out and "event=db_added" in out, "structured log lines")
     srv = None
 finally:
-    if srv:
-        srv.stop_showing_log()
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv)
 ck.done()

@@ -10,18 +10,17 @@ databases and 4 old TXIDs read from each (20 indexes wanted):
   - every read still returns exactly the manifest's bytes (an evicted index
     is simply built again)."""
 import os
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl, jget  # noqa: E402
+from test_server_common import H, Server, chain, curl, jget, states_by_txid  # noqa: E402
 
 ck = H.Checker("test_server_hist")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-hist-")
 srv = None
 main = chain("main-4096")
-states = {int(s["txid"], 16): s for s in main["states"]}
+states = states_by_txid(main)
 DBS = ["h%d.db" % i for i in range(5)]
 OLD = [1, 2, 3, 4]
 
@@ -61,7 +60,5 @@ try:
         ck.eq(srv.stop(), 0, f"clean exit {args}")
         srv = None
 finally:
-    if srv:
-        srv.stop_showing_log()
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv)
 ck.done()

@@ -21,15 +21,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl, jget  # noqa: E402
+from test_server_common import H, Server, chain, curl, jget, states_by_txid  # noqa: E402
 
 ck = H.Checker("test_server_history")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-history-")
 srv = None
 old = chain("main-4096")
 new = chain("random-4096")
-old_states = {int(s["txid"], 16): s for s in old["states"]}
-new_states = {int(s["txid"], 16): s for s in new["states"]}
+old_states = states_by_txid(old)
+new_states = states_by_txid(new)
 db_dir = os.path.join(tmp, "h.db")
 
 
@@ -66,6 +66,12 @@ def check_txids(states, txids, what):
         ck.eq((st, H.sha256_bytes(b)), (200, states[t]["sha256"]), f"{what}TXID {t}")
 
 
+def check_latest(states, t, what):
+    """/file (latest) has exactly states[t]'s bytes."""
+    st, _, b = curl(f"{srv.base}/h.db/file")
+    ck.eq((st, H.sha256_bytes(b)), (200, states[t]["sha256"]), what)
+
+
 try:
     new_max = max(new_states)
     old_max = new_max + 1
@@ -76,8 +82,7 @@ try:
     # the new history's files (L0 1..new_max)
     st, _, b = curl(f"{srv.base}/h.db/file?txid={new_max:x}")
     ck.eq((st, H.sha256_bytes(b)), (200, old_states[new_max]["sha256"]), "old history at the shared TXID")
-    st, _, b = curl(f"{srv.base}/h.db/file")
-    ck.eq((st, H.sha256_bytes(b)), (200, old_states[old_max]["sha256"]), "old history latest")
+    check_latest(old_states, old_max, "old history latest")
 
     # the database is recreated: its replica starts over at TXID 1
     replace_history(new, new_max)
@@ -99,8 +104,7 @@ try:
     # size under the same name) -> follow the new history, nothing cached
     replace_history(old, new_max)
     srv = start("ready (same TXID case)")
-    st, _, b = curl(f"{srv.base}/h.db/file")
-    ck.eq((st, H.sha256_bytes(b)), (200, old_states[new_max]["sha256"]), "old history at its latest TXID")
+    check_latest(old_states, new_max, "old history at its latest TXID")
     # a client's watcher waits in a long-poll at that TXID: it must learn
     # that its cached pages belong to a history that is gone (reset)
     poll = {}
@@ -131,8 +135,7 @@ try:
     # then the levels check sees L0 1 and 2 with other sizes and re-plans
     replace_history(new, new_max)
     srv = start("ready (overtaking case)")
-    st, _, b = curl(f"{srv.base}/h.db/file")
-    ck.eq((st, H.sha256_bytes(b)), (200, new_states[new_max]["sha256"]), "random-4096 at its latest TXID")
+    check_latest(new_states, new_max, "random-4096 at its latest TXID")
     replace_history(old, new_max + 1)
     want_sha = old_states[new_max + 1]["sha256"]
     ok = wait_latest_sha(want_sha)

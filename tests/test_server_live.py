@@ -16,14 +16,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl, jget  # noqa: E402
+from test_server_common import H, Server, chain, curl, jget, states_by_txid  # noqa: E402
 
 POLL = 0.2
 ck = H.Checker("test_server_live")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-live-")
 srv = None
 c = chain("main-4096")
-states = {int(s["txid"], 16): s for s in c["states"]}
+states = states_by_txid(c)
 src = H.vec(c["root"])
 l0 = {f["min_txid"]: f for f in c["files"] if f["level"] == 0}
 
@@ -201,7 +201,9 @@ try:
     srv = Server(["--db", "start.db=" + db2, "--poll-interval", "200ms"])
     ck.ok(srv.wait_ready(), "ready with a truncated newest file")
     s = srv.status("start.db") or {}
-    ck.eq((s.get("state"), s.get("txid")), ("ok", "0000000000000008"), "serves TXID 8 at start")
+    # issue 10 case 3: held behind a truncated newest file is not "ok"
+    ck.eq((s.get("state"), s.get("txid")), ("stalled", "0000000000000008"), "serves TXID 8 at start, stalled")
+    ck.ok("0000000000000009" in (s.get("stall_reason") or ""), f"stall names the file: {s.get('stall_reason')}")
     ck.ok("0000000000000009" in (s.get("last_error") or ""), f"truncated file reported: {s.get('last_error')}")
     stc, h, b = curl(srv.base + "/start.db/file")
     ck.eq(H.sha256_bytes(b), states[8]["sha256"], "bytes of TXID 8")
@@ -210,6 +212,8 @@ try:
     os.rename(f9 + ".tmp", f9)
     ok = srv.wait_for(lambda: (srv.status("start.db") or {}).get("txid") == "0000000000000009", POLL + 1.0)
     ck.ok(ok, "good file replaces the truncated one")
+    ok = srv.wait_for(lambda: (srv.status("start.db") or {}).get("state") == "ok", POLL + 1.0)
+    ck.ok(ok, "ok again once the good file is applied")
     stc, h, b = curl(srv.base + "/start.db/file")
     ck.eq(H.sha256_bytes(b), states[9]["sha256"], "bytes of TXID 9")
     ck.eq(srv.stop(), 0, "clean exit")
@@ -228,15 +232,22 @@ try:
     stc, h, b = curl(srv.base + "/gap.db/file")
     ck.eq(H.sha256_bytes(b), states[3]["sha256"], "bytes of TXID 3 while stalled")
     shutil.copy(H.vec(l0_path(4)), os.path.join(db3, "ltx", "0"))
-    ok = srv.wait_for(lambda: (srv.status("gap.db") or {}).get("txid") == "0000000000000005", POLL + 1.5)
+    seen = []  # every sample at TXID 5: the stall must clear with the TXID, never after it
+
+    def at5():
+        s = srv.status("gap.db") or {}
+        if s.get("txid") == "0000000000000005":
+            seen.append(s.get("state"))
+        return s.get("txid") == "0000000000000005"
+
+    ok = srv.wait_for(at5, POLL + 1.5)
     ck.ok(ok, "gap filled: TXID 5")
     ck.eq((srv.status("gap.db") or {}).get("state"), "ok", "state ok after the gap is filled")
+    ck.eq(seen, ["ok"], "the first status at TXID 5 already says ok")
     stc, h, b = curl(srv.base + "/gap.db/file")
     ck.eq(H.sha256_bytes(b), states[5]["sha256"], "bytes of TXID 5")
     ck.eq(srv.stop(), 0, "clean exit")
     srv = None
 finally:
-    if srv:
-        srv.stop_showing_log(4000)
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv, tail=4000)
 ck.done()

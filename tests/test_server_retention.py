@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl  # noqa: E402
+from test_server_common import H, Server, chain, curl, states_by_txid  # noqa: E402
 from test_server_fakes3 import S3_ENV, FakeS3  # noqa: E402
 
 ck = H.Checker("test_server_retention")
@@ -26,7 +26,7 @@ ck = H.Checker("test_server_retention")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-retention-")
 fake = srv = None
 main = chain("main-4096")
-states = {int(s["txid"], 16): s for s in main["states"]}
+states = states_by_txid(main)
 try:
     fake = FakeS3.start(tmp)
     srv = Server(fake.db_args("r.db") + ["--poll-interval", "200ms"], env=S3_ENV)

@@ -9,7 +9,6 @@ asked for: it must come back at once (before: after the cold requests, as
 every HTTP thread waited on the store). The cold requests then return
 exactly the manifest's bytes."""
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -76,9 +75,5 @@ try:
     ck.eq(srv.stop(), 0, "clean exit (cold)")
     srv = None
 finally:
-    if srv:
-        srv.stop_showing_log()
-    if fake:
-        fake.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv, fake)
 ck.done()

@@ -9,7 +9,6 @@ fake: every "ts=" restore plan of the manifest resolves to its TXID, three
 rounds of them list the bucket only in the first round (not once per request), and the
 header reads happen once per file."""
 import os
-import shutil
 import sys
 import tempfile
 
@@ -49,9 +48,5 @@ try:
     ck.eq(srv.stop(), 0, "clean exit")
     srv = None
 finally:
-    if srv:
-        srv.stop_showing_log()
-    if fake:
-        fake.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv, fake)
 ck.done()

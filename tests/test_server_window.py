@@ -5,28 +5,23 @@ index while the window lasts or while requests pin them, then leave it
 TXID that left the window is still served byte-identical from a
 historical index built from the restore plan."""
 import os
-import shutil
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server_common import H, Server, chain, curl, jget  # noqa: E402
+from test_server_common import H, Server, chain, curl, jget, l0_by_txid, states_by_txid  # noqa: E402
 
 ck = H.Checker("test_server_window")
 tmp = tempfile.mkdtemp(prefix="ltxpaged-win-")
 srv = None
 c = chain("main-4096")
-states = {int(s["txid"], 16): s for s in c["states"]}
-l0 = {int(f["min_txid"], 16): f for f in c["files"] if f["level"] == 0}
+states = states_by_txid(c)
+l0 = l0_by_txid(c)
 
 
 def put(t):
-    d = os.path.join(db_dir, "ltx", "0")
-    fn = os.path.basename(l0[t]["path"])
-    shutil.copy(H.vec(l0[t]["path"]), os.path.join(d, "." + fn))
-    os.rename(os.path.join(d, "." + fn), os.path.join(d, fn))
-    H.set_mtime_from_header(os.path.join(d, fn))
+    H.put_l0(db_dir, l0[t]["path"])
 
 
 def status():
@@ -77,7 +72,5 @@ try:
     ck.eq(srv.stop(), 0, "clean exit")
     srv = None
 finally:
-    if srv:
-        srv.stop_showing_log(4000)
-    shutil.rmtree(tmp, ignore_errors=True)
+    H.cleanup(tmp, srv, tail=4000)
 ck.done()

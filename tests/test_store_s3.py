@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""S3 backend of server/store against a real moto_server.
+"""S3 backend of store/ against a real moto_server.
 
 Starts moto and a small fault-injecting proxy in front of it, uploads the
 fixture (vectors main-4096 under replicas/app.db, >1000 tiny L0 files under
@@ -23,7 +23,6 @@ import concurrent.futures
 import http.client
 import http.server
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -154,10 +153,7 @@ def upload_fixture(moto):
 
 def main():
     chk = harness.Checker("store_s3")
-    exe = os.path.join(harness.BUILD, "tests", "test_store_s3")
-    if not os.path.exists(exe):
-        print(f"FAIL: {exe} not built")
-        sys.exit(1)
+    exe = harness.test_exe("test_store_s3")
     moto = harness.Moto()
     proxy = None
     try:
@@ -166,20 +162,11 @@ def main():
         print(f"fixture uploaded in {time.time() - t0:.1f}s", flush=True)
         proxy = FaultProxy(moto.port)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        env = dict(os.environ)
-        env.update(moto.env())
-        env.update({"AWS_SECRET_ACCESS_KEY": "secret-value-that-must-not-leak",
-                    "STORE_S3_BUCKET": BUCKET,
-                    "STORE_FAULT_ENDPOINT": f"http://127.0.0.1:{proxy.server_address[1]}",
-                    "STORE_BIG_COUNT": str(BIG), "LTX_VECTORS": harness.VECTORS})
-        env.pop("AWS_ENDPOINT_URL", None)
-        if harness.SANITIZE:
-            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-        t0 = time.time()
-        r = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=240)
-        print(r.stdout + r.stderr, flush=True)
-        print(f"test_store_s3 ran in {time.time() - t0:.1f}s", flush=True)
-        chk.eq(r.returncode, 0, "test_store_s3 exit status")
+        env = harness.c_test_env(moto, {"AWS_SECRET_ACCESS_KEY": "secret-value-that-must-not-leak",
+                                        "STORE_S3_BUCKET": BUCKET,
+                                        "STORE_FAULT_ENDPOINT": f"http://127.0.0.1:{proxy.server_address[1]}",
+                                        "STORE_BIG_COUNT": str(BIG), "LTX_VECTORS": harness.VECTORS})
+        harness.run_c_test(chk, [exe], env, "test_store_s3 exit status")
 
         # What went over the wire to the recording proxy.
         rec = proxy.recorded
@@ -234,27 +221,9 @@ def main():
 def auth_phase(chk, exe):
     """A second moto that verifies SigV4 (INITIAL_NO_AUTH_ACTION_COUNT): the
     C client's signatures must be accepted, a wrong secret refused."""
-    import json
     import boto3
-    saved = os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT")
-    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"  # create_user, create_access_key, put_user_policy
+    moto, key, s3 = harness.moto_with_auth(BUCKET)
     try:
-        moto = harness.Moto()
-    finally:
-        if saved is None:
-            os.environ.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-        else:
-            os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = saved
-    try:
-        iam = boto3.client("iam", endpoint_url=moto.endpoint, region_name="us-east-1",
-                           aws_access_key_id="setup", aws_secret_access_key="setup")
-        iam.create_user(UserName="ltx")
-        key = iam.create_access_key(UserName="ltx")["AccessKey"]
-        iam.put_user_policy(UserName="ltx", PolicyName="s3", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
-        s3.create_bucket(Bucket=BUCKET)
         # the server really checks: boto3 with a wrong secret is refused
         bad = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
                            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key="wrong")
@@ -270,18 +239,11 @@ def auth_phase(chk, exe):
             print("note: this moto accepts signed listings with '/' in the prefix", flush=True)
         except Exception as ex:
             print(f"note: moto refuses boto3's own signed listing with a '/' prefix: {ex}", flush=True)
-        env = dict(os.environ)
-        env.update(moto.env())
-        env.update({"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-                    "STORE_LS_KEY": key["AccessKeyId"], "STORE_LS_SECRET": key["SecretAccessKey"],
-                    "STORE_S3_BUCKET": BUCKET, "STORE_FAULT_ENDPOINT": "http://127.0.0.1:9",
-                    "STORE_BIG_COUNT": "0", "STORE_AUTH_ONLY": "1", "LTX_VECTORS": harness.VECTORS})
-        env.pop("AWS_ENDPOINT_URL", None)
-        if harness.SANITIZE:
-            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-        r = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=120)
-        print(r.stdout + r.stderr, flush=True)
-        chk.eq(r.returncode, 0, "test_store_s3 against a signature-checking moto")
+        env = harness.c_test_env(moto, {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+                                        "STORE_LS_KEY": key["AccessKeyId"], "STORE_LS_SECRET": key["SecretAccessKey"],
+                                        "STORE_S3_BUCKET": BUCKET, "STORE_FAULT_ENDPOINT": "http://127.0.0.1:9",
+                                        "STORE_BIG_COUNT": "0", "STORE_AUTH_ONLY": "1", "LTX_VECTORS": harness.VECTORS})
+        harness.run_c_test(chk, [exe], env, "test_store_s3 against a signature-checking moto", timeout=120)
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
         chk.eq(keys, ["replicas/a b~c.db/0000/0000000000000001-0000000000000001.ltx",
                       "replicas/plain.db/0000/0000000000000001-0000000000000001.ltx"],

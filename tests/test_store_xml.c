@@ -1,4 +1,4 @@
-/* test_store_xml.c - the ListObjectsV2 answer parser (server/store/s3_xml.c)
+/* test_store_xml.c - the ListObjectsV2 answer parser (store/s3_xml.c)
  * with well-formed and hostile input. Under ASan the truncation/mutation
  * loops also prove it never reads outside the buffer. */
 #include <setjmp.h>
@@ -17,19 +17,21 @@ typedef struct {
     char keys[16][128];
     uint64_t sizes[16];
     int64_t mtimes[16];
+    char etags[16][LTX_ETAG_MAX];
     int nkeys;
     char prefixes[16][128];
     int nprefixes;
     int stop_after;
 } seen;
 
-static int on_key(void *u, const char *key, uint64_t size, int64_t mt) {
+static int on_key(void *u, const char *key, uint64_t size, int64_t mt, const char *etag) {
     seen *s = u;
     if (s->stop_after && s->nkeys == s->stop_after) return -1;
     if (s->nkeys < 16) {
         snprintf(s->keys[s->nkeys], 128, "%s", key);
         s->sizes[s->nkeys] = size;
         s->mtimes[s->nkeys] = mt;
+        snprintf(s->etags[s->nkeys], LTX_ETAG_MAX, "%s", etag);
     }
     s->nkeys++;
     return 0;
@@ -76,6 +78,8 @@ static void test_good_page(void **state) {
     assert_string_equal(s.keys[0], "p/a&b/0000/x.ltx");
     assert_int_equal(s.sizes[0], 17298);
     assert_int_equal(s.mtimes[0], EPOCH_2025);
+    assert_string_equal(s.etags[0], "abc"); /* quotes (as &quot;) dropped */
+    assert_string_equal(s.etags[1], "");    /* no ETag: unknown */
     assert_string_equal(s.keys[1], "p/<>'AB\xc3\xa9\xf0\x9f\x98\x80");
     assert_int_equal(s.sizes[1], 0);
     assert_int_equal(s.mtimes[1], EPOCH_2025 + 1500);
@@ -179,6 +183,21 @@ static void test_text_and_time(void **state) {
     assert_int_equal(s3_parse_iso_ms("", &ms), -1);
 }
 
+/* One parse of len bytes of a damaged page (no NUL: the parser must
+ * respect len): 0 or -1, a truncated listing with its token. */
+static int parse_damaged(const char *buf, size_t len) {
+    seen s;
+    memset(&s, 0, sizeof s);
+    int trunc;
+    char *tok = NULL;
+    char why[64];
+    int rc = s3_parse_list(buf, len, on_key, on_prefix, &s, &trunc, &tok, why, sizeof why);
+    assert_true(rc == 0 || rc == -1);
+    if (rc == 0 && trunc) assert_non_null(tok);
+    free(tok);
+    return rc;
+}
+
 /* Every truncation and many random mutations of a valid page: the parser
  * answers 0 or -1, never crashes or over-reads (ASan), never leaks (LSan). */
 static void test_truncations_and_mutations(void **state) {
@@ -188,15 +207,7 @@ static void test_truncations_and_mutations(void **state) {
     int ok = 0, bad = 0;
     for (size_t cut = 0; cut < n; cut++) {
         memcpy(buf, good, cut); /* exactly cut bytes, no NUL: the parser must respect len */
-        seen s;
-        memset(&s, 0, sizeof s);
-        int trunc;
-        char *tok = NULL;
-        char why[64];
-        int rc = s3_parse_list(buf, cut, on_key, on_prefix, &s, &trunc, &tok, why, sizeof why);
-        assert_true(rc == 0 || rc == -1);
-        rc == 0 ? ok++ : bad++;
-        free(tok);
+        parse_damaged(buf, cut) == 0 ? ok++ : bad++;
     }
     assert_true(bad > 0);
     uint64_t x = 0x9E3779B97F4A7C15ull;
@@ -210,23 +221,41 @@ static void test_truncations_and_mutations(void **state) {
             x ^= x << 17;
             buf[x % n] = alphabet[(x >> 32) % (sizeof alphabet - 1)];
         }
-        seen s;
-        memset(&s, 0, sizeof s);
-        int trunc;
-        char *tok = NULL;
-        char why[64];
-        int rc = s3_parse_list(buf, n, on_key, on_prefix, &s, &trunc, &tok, why, sizeof why);
-        assert_true(rc == 0 || rc == -1);
-        if (rc == 0 && trunc) assert_non_null(tok);
-        free(tok);
+        parse_damaged(buf, n);
     }
     free(buf);
     (void)ok;
 }
 
+/* ETag values as they come: quoted, multipart, weak, too long to send back. */
+static void test_etags(void **state) {
+    (void)state;
+    char out[LTX_ETAG_MAX];
+    struct { const char *in, *want; } c[] = {
+        {"\"9b2cf535f27731c974343645a3985328\"", "9b2cf535f27731c974343645a3985328"},
+        {"\"9b2cf535f27731c974343645a3985328-10000\"", "9b2cf535f27731c974343645a3985328-10000"},
+        {"W/\"abc\"", "abc"},
+        {"abc", "abc"},
+        {"\"\"", ""},
+        {"\"0123456789012345678901234567890123456789\"", ""}, /* 40 bytes: does not fit */
+        {"\"a b\"", ""},
+        {"\"a\"b\"", ""},
+        {"\"a\x01\"", ""},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        s3_etag_unquote(c[i].in, strlen(c[i].in), out);
+        assert_string_equal(out, c[i].want);
+    }
+    seen s;
+    int trunc;
+    char *tok;
+    const char *bad = HEAD "<Contents><Key>k</Key>" LM "<ETag>&bogus;</ETag><Size>1</Size></Contents></ListBucketResult>";
+    assert_int_equal(parse(bad, &s, &trunc, &tok), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_page),       cmocka_unit_test(test_empty_and_last_page),
+        cmocka_unit_test(test_good_page), cmocka_unit_test(test_etags),       cmocka_unit_test(test_empty_and_last_page),
         cmocka_unit_test(test_malformed),       cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_text_and_time),   cmocka_unit_test(test_truncations_and_mutations),
     };

@@ -21,7 +21,8 @@ Checks:
     `ltxctl replicate` ships as L0 files are visible through the VFS within
     2 s, equal to the writer's rows, while a long transaction keeps its count;
  8. a database opened while it has no TXID yet (server state "waiting") is
-    empty, then appears with its own page size;
+    never empty: a short open_timeout_ms gives SQLITE_BUSY with a message, a
+    waiting open gets the database once its files arrive (own page size);
  4b. with max_stale_ms, a transaction is refused once the watcher has failed
     for longer (while a default connection keeps reading cached data);
  4. server stopped: a read needing the server fails with a clear error
@@ -276,18 +277,36 @@ try:
     writer.stop()
     srv.stop()
 
-    # ---- 8: opened while the database has no TXID yet (state "waiting"),
-    # with a page size other than the assumed 4096: it appears, page size learned
+    # ---- 8: opened while the database has no TXID yet (state "waiting"):
+    # never an empty database. A short open_timeout_ms fails with SQLITE_BUSY
+    # and a clear message; an open waiting with the default open_timeout_ms
+    # gets the database once its first files arrive, with a page size other
+    # than the assumed 4096.
+    import threading
     small = V.chain("ps512")
     wdir = os.path.join(work, "waiting")
     os.makedirs(os.path.join(wdir, "ltx", "0"))
     srv = V.Server(dbs={"late.db": wdir}, extra=POLL)
     harness.wait_port(srv.port)
-    late = V.connect(srv.url, "late.db")
-    ck.eq(late.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0], 0, "waiting database opens empty")
-    V.build_replica(small, wdir, l0_only=True)
+    st, _, body = harness.http_get(f"{srv.url}/late.db", timeout=5)
+    # 503 + the status fields while nothing is indexed (never a 200 a reader could take for an empty file)
+    ck.ok(st == 503 and json.loads(body).get("state") == "waiting", f"server says waiting: {st} {body[:80]!r}")
     t0 = time.time()
+    V.expect_error(ck, lambda: V.connect(srv.url, "late.db", open_timeout_ms=400).execute("select 1"),
+                   ["database is locked"], "waiting database: open fails with SQLITE_BUSY, not empty")
+    el = time.time() - t0
+    ck.ok(0.3 < el < 3, f"open waited about open_timeout_ms ({el:.2f}s)")
+    out = V.try_open(f"file:late.db?vfs=ltxhttp&server={srv.url}&open_timeout_ms=300")
+    ck.ok(out.stdout.startswith("error:") and "late.db is not ready" in out.stderr and "is waiting" in out.stderr
+          and "open_timeout_ms=300" in out.stderr, f"waiting database: message {out.stderr.strip()!r}")
+    threading.Timer(1.0, lambda: V.build_replica(small, wdir, l0_only=True)).start()
+    t0 = time.time()
+    late = V.connect(srv.url, "late.db")
+    el = time.time() - t0
+    ck.ok(0.8 < el < 9, f"open waited for the first files ({el:.2f}s)")
+    ck.ok(late.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0, "late database is never seen empty")
     lt_last = small["states"][-1]
+    t0 = time.time()
     while time.time() - t0 < 3 and late.execute("PRAGMA ltxhttp_txid").fetchone()[0] != lt_last["txid"]:
         time.sleep(0.02)
     ck.eq(late.execute("PRAGMA ltxhttp_txid").fetchone()[0], lt_last["txid"], "late database appears")

@@ -10,8 +10,8 @@ the same SHA-256. It also checks: file names and TXIDs are contiguous; the
 first file is a full snapshot and later ones hold only changed pages; with
 checksums tracked, pre-apply == previous post-apply and post-apply == the
 database checksum computed here independently; --no-checksum gives flags 2
-and zero checksums; compaction (--level, --ladder --once, --snapshot) and L0
-retention keep the restore byte-identical; the long-running mode picks up
+and zero checksums; compaction (--level, --ladder --once, --snapshot), L0
+retention and --retention keep the restore byte-identical; the long-running mode picks up
 changes by itself, skips idle ticks and stops cleanly on SIGTERM; a restart
 writes only changed pages; bad arguments fail with a message.
 """
@@ -108,17 +108,11 @@ def has_verify():
     return "not implemented" not in r.stderr
 
 
-RESTORE_TOOL = os.path.join(harness.BUILD, "tests", "writer_restore")
-
-
 def restore(replica, out):
-    """Restore the latest state with `ltxctl restore` (helper "plan"'s code,
-    an independent implementation) or, until it exists, the writer's own
-    restore driver."""
-    if has_restore():
-        r = ltxctl("restore", replica, out)
-    else:
-        r = subprocess.run([RESTORE_TOOL, replica, out], capture_output=True, text=True, timeout=60)
+    """Restore the latest state with `ltxctl restore` (the one restore
+    engine, tools/restore.c; the writer's old driver tests/writer_restore is
+    gone)."""
+    r = ltxctl("restore", replica, out)
     if r.returncode != 0:
         raise RuntimeError(f"restore failed: {r.stdout} {r.stderr}")
     return harness.sha256_file(out)
@@ -242,6 +236,12 @@ def run_mode(c, tmp, mode, track):
         if has_verify():
             r = ltxctl("verify", rep)
             c.eq(r.returncode, 0, f"{mode}: verify after compaction ({r.stderr[-300:]})")
+        # --retention: L1+ files at or below the only snapshot go, each level's newest stays
+        r = ltxctl("compact", rep, "--snapshot", "--retention", "1ms")
+        c.eq(r.returncode, 0, f"{mode}: compact --snapshot --retention ({r.stderr})")
+        c.eq([(f[0], f[1]) for f in ltx.level_files(rep, 1)], [(10, 11)], f"{mode}: L1 after --retention")
+        c.eq([(f[0], f[1]) for f in ltx.level_files(rep, 9)], [(1, 11)], f"{mode}: the newest snapshot stays")
+        c.eq(restore(rep, os.path.join(tmp, f"{mode}-r-ret.db")), want, f"{mode}: restore after --retention")
 
         # long-running mode: picks up changes itself, idle ticks write nothing
         with harness.Proc([LTXCTL, "replicate", db, rep, "--interval", "200ms", *flags]) as p:
@@ -366,7 +366,7 @@ def main():
     c = harness.Checker("writer")
     tmp = tempfile.mkdtemp(prefix="ltxwriter-")
     try:
-        print("restore via", "ltxctl restore" if has_restore() else "tests/writer_restore (ltxctl restore not implemented yet)")
+        c.ok(has_restore(), "ltxctl restore exists")
         run_mode(c, tmp, "wal", True)
         run_mode(c, tmp, "delete", False)
         errors(c, tmp)

@@ -247,7 +247,7 @@ static void compact_chain(const char *name) {
         ltx_header oh;
         ltx_error e;
         memset(&e, 0, sizeof e);
-        ltx_err rc = wr_compact_buffers(bufs, lens, n, &out, &out_len, &oh, &np, &e);
+        ltx_err rc = ltx_compact(bufs, lens, n, &out, &out_len, &oh, &np, &e);
         if (rc != LTX_OK)
             fail_msg("%s L%d: %s", name, (int)level, e.msg);
         check_file(out, out_len, f);
@@ -294,13 +294,13 @@ static void test_compact_frame_inputs(void **s) {
     size_t out_len = 0, np = 0;
     ltx_header oh;
     ltx_error e;
-    assert_int_equal(wr_compact_buffers(bufs, lens, n, &out, &out_len, &oh, &np, &e), LTX_OK);
-    wr_pages pm;
-    wr_pages_init(&pm, 0);
-    assert_int_equal(wr_pages_apply(&pm, out, out_len, 1, NULL, NULL, &e), LTX_OK);
+    assert_int_equal(ltx_compact(bufs, lens, n, &out, &out_len, &oh, &np, &e), LTX_OK);
+    ltx_pagemap pm;
+    ltx_pagemap_init(&pm, 0);
+    assert_int_equal(ltx_pagemap_apply(&pm, out, out_len, 1, NULL, NULL, &e), LTX_OK);
     uint8_t *img;
     size_t ilen;
-    assert_int_equal(wr_pages_image(&pm, &img, &ilen, &e), LTX_OK);
+    assert_int_equal(ltx_pagemap_image(&pm, &img, &ilen, &e), LTX_OK);
     json_t *st = json_array_get(json_object_get(c, "states"), 4);
     char rel[600];
     snprintf(rel, sizeof rel, "states/%s", json_string_value(json_object_get(st, "source")));
@@ -310,7 +310,7 @@ static void test_compact_frame_inputs(void **s) {
     assert_memory_equal(img, want, want_len);
     free(want);
     free(img);
-    wr_pages_free(&pm);
+    ltx_pagemap_free(&pm);
     free(out);
     for (size_t i = 0; i < n; i++)
         free((void *)bufs[i]);
@@ -321,8 +321,8 @@ static void test_apply_chain(void **s) {
     (void)s;
     json_t *c = chain("main-4096");
     json_t *states = json_object_get(c, "states"), *files = json_object_get(c, "files"), *f;
-    wr_pages pm;
-    wr_pages_init(&pm, 0);
+    ltx_pagemap pm;
+    ltx_pagemap_init(&pm, 0);
     size_t fi, si = 0;
     json_array_foreach(files, fi, f) {
         if (num(f, "level") != 0)
@@ -331,7 +331,7 @@ static void test_apply_chain(void **s) {
         uint8_t *b = slurp(json_string_value(json_object_get(f, "path")), &len);
         ltx_error e;
         memset(&e, 0, sizeof e);
-        assert_int_equal(wr_pages_apply(&pm, b, len, 1, NULL, NULL, &e), LTX_OK);
+        assert_int_equal(ltx_pagemap_apply(&pm, b, len, 1, NULL, NULL, &e), LTX_OK);
         free(b);
         json_t *st = json_array_get(states, si++);
         char rel[600];
@@ -340,19 +340,19 @@ static void test_apply_chain(void **s) {
         uint8_t *want = slurp(rel, &want_len);
         uint8_t *img;
         size_t ilen;
-        assert_int_equal(wr_pages_image(&pm, &img, &ilen, &e), LTX_OK);
+        assert_int_equal(ltx_pagemap_image(&pm, &img, &ilen, &e), LTX_OK);
         assert_int_equal(ilen, want_len);
         assert_memory_equal(img, want, want_len);
-        assert_int_equal(wr_pages_checksum(&pm), hex(st, "db_checksum"));
+        assert_int_equal(ltx_pagemap_checksum(&pm), hex(st, "db_checksum"));
         uint64_t *sums = NULL;
-        assert_int_equal(wr_pages_sums(&pm, &sums, &e), LTX_OK);
+        assert_int_equal(ltx_pagemap_sums(&pm, &sums, &e), LTX_OK);
         assert_int_equal(wr_sums_checksum(sums, pm.commit), hex(st, "db_checksum"));
         free(sums);
         free(img);
         free(want);
     }
     assert_int_equal(si, json_array_size(states));
-    wr_pages_free(&pm);
+    ltx_pagemap_free(&pm);
 }
 
 static void test_compact_rejects(void **s) {
@@ -372,23 +372,23 @@ static void test_compact_rejects(void **s) {
     ltx_error e;
     memset(&e, 0, sizeof e);
     /* gap: 1 then 3 */
-    assert_int_equal(wr_compact_buffers(bufs, lens, 2, &out, &out_len, NULL, &np, &e), LTX_ERR_NONCONTIGUOUS);
+    assert_int_equal(ltx_compact(bufs, lens, 2, &out, &out_len, NULL, &np, &e), LTX_ERR_NONCONTIGUOUS);
     assert_null(out);
     /* wrong order: 3 then 1 */
     const uint8_t *rev[2] = {bufs[1], bufs[0]};
     size_t rlens[2] = {lens[1], lens[0]};
-    assert_int_equal(wr_compact_buffers(rev, rlens, 2, &out, &out_len, NULL, &np, &e), LTX_ERR_NONCONTIGUOUS);
+    assert_int_equal(ltx_compact(rev, rlens, 2, &out, &out_len, NULL, &np, &e), LTX_ERR_NONCONTIGUOUS);
     /* different page sizes */
     free((void *)bufs[1]);
     bufs[1] = slurp(q1, &lens[1]);
-    assert_int_equal(wr_compact_buffers(bufs, lens, 2, &out, &out_len, NULL, &np, &e), LTX_ERR_PAGE_SIZE);
+    assert_int_equal(ltx_compact(bufs, lens, 2, &out, &out_len, NULL, &np, &e), LTX_ERR_PAGE_SIZE);
     /* a corrupt input is refused (checksum) */
     uint8_t *bad = malloc(lens[0]);
     memcpy(bad, bufs[0], lens[0]);
     bad[lens[0] - 9] ^= 0x55; /* inside the file checksum */
     const uint8_t *one[1] = {bad};
-    assert_int_not_equal(wr_compact_buffers(one, &lens[0], 1, &out, &out_len, NULL, &np, &e), LTX_OK);
-    assert_int_equal(wr_compact_buffers(one, &lens[0], 0, &out, &out_len, NULL, &np, &e), LTX_ERR_ARG);
+    assert_int_not_equal(ltx_compact(one, &lens[0], 1, &out, &out_len, NULL, &np, &e), LTX_OK);
+    assert_int_equal(ltx_compact(one, &lens[0], 0, &out, &out_len, NULL, &np, &e), LTX_ERR_ARG);
     free(bad);
     free((void *)bufs[0]);
     free((void *)bufs[1]);
@@ -454,27 +454,21 @@ static void test_build_l0_rules(void **s) {
 
 static void test_durations(void **s) {
     (void)s;
-    int64_t ms;
-    assert_int_equal(wr_parse_duration("1s", &ms), 0);
-    assert_int_equal(ms, 1000);
-    assert_int_equal(wr_parse_duration("250ms", &ms), 0);
-    assert_int_equal(ms, 250);
-    assert_int_equal(wr_parse_duration("1.5s", &ms), 0);
-    assert_int_equal(ms, 1500);
-    assert_int_equal(wr_parse_duration("5m", &ms), 0);
-    assert_int_equal(ms, 300000);
-    assert_int_equal(wr_parse_duration("1h", &ms), 0);
-    assert_int_equal(ms, 3600000);
-    assert_int_equal(wr_parse_duration("2", &ms), 0);
-    assert_int_equal(ms, 2000);
-    assert_int_equal(wr_parse_duration("0", &ms), 0);
-    assert_int_equal(ms, 0);
-    assert_int_equal(wr_parse_duration("", &ms), -1);
-    assert_int_equal(wr_parse_duration("-1s", &ms), -1);
-    assert_int_equal(wr_parse_duration("1x", &ms), -1);
-    assert_int_equal(wr_parse_duration("s", &ms), -1);
-    assert_int_equal(wr_parse_duration("1e300s", &ms), -1);
-    assert_int_equal(wr_parse_duration(NULL, &ms), -1);
+    static const struct {
+        const char *in;
+        int rc;
+        int64_t ms;
+    } cases[] = {
+        {"1s", 0, 1000}, {"250ms", 0, 250}, {"1.5s", 0, 1500}, {"5m", 0, 300000}, {"1h", 0, 3600000},
+        {"2", 0, 2000},  {"0", 0, 0},       {"", -1, 0},       {"-1s", -1, 0},    {"1x", -1, 0},
+        {"s", -1, 0},    {"1e300s", -1, 0}, {NULL, -1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t ms = -7;
+        assert_int_equal(wr_parse_duration(cases[i].in, &ms), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(ms, cases[i].ms);
+    }
 }
 
 static void test_sqlite_page_size(void **s) {
@@ -496,14 +490,9 @@ static void test_sqlite_page_size(void **s) {
 int main(void) {
     const char *v = getenv("LTX_VECTORS");
     snprintf(g_vec, sizeof g_vec, "%s", v ? v : "../shared/ltx-vectors");
-    char mp[1100];
-    snprintf(mp, sizeof mp, "%s/manifest.json", g_vec);
-    json_error_t je;
-    g_manifest = json_load_file(mp, 0, &je);
-    if (!g_manifest) {
-        fprintf(stderr, "cannot load %s: %s\n", mp, je.text);
+    g_manifest = tl_load_manifest(g_vec);
+    if (!g_manifest)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_sqlite_page_size),

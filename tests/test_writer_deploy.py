@@ -39,7 +39,14 @@ def check_unit(c, tmp):
     path = os.path.join(tmp, "ltxpaged.service")
     with open(path, "w") as f:
         f.write(unit.replace("/usr/local/bin/ltxpaged", exe))
-    r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True)
+    # Documentation=man:ltxpaged(8): verify runs man(1); point it at the
+    # repository's man/ pages laid out as a man tree.
+    mandir = os.path.join(tmp, "man")
+    for page in os.listdir(os.path.join(harness.SRC, "man")) if os.path.isdir(os.path.join(harness.SRC, "man")) else []:
+        os.makedirs(os.path.join(mandir, "man" + page.rsplit(".", 1)[-1]), exist_ok=True)
+        shutil.copy(os.path.join(harness.SRC, "man", page), os.path.join(mandir, "man" + page.rsplit(".", 1)[-1], page))
+    r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True,
+                       env=dict(os.environ, MANPATH=mandir))
     c.eq(r.returncode, 0, f"systemd-analyze verify ({r.stderr.strip()[:300]})")
     c.ok("ltxpaged.service" not in r.stderr, f"no warnings about the unit ({r.stderr.strip()[:300]})")
     r = subprocess.run(["systemd-analyze", "security", "--offline=yes", path], capture_output=True, text=True)

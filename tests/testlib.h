@@ -12,6 +12,14 @@
 
 #include <openssl/evp.h>
 
+/* xorshift64: a repeatable pseudo-random sequence from the seed in *s. */
+static inline uint64_t tl_xorshift64(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 /* For setup code that runs outside a cmocka test. */
 static inline void tl_die(const char *msg) {
     fprintf(stderr, "setup: %s\n", msg);
@@ -49,15 +57,24 @@ static inline uint8_t *tl_read_rel(const char *dir, const char *rel, size_t *len
 }
 
 #ifdef JANSSON_H
-/* vectors/manifest.json into *manifest (caller json_decref's it) and its
- * chain named `name`; dies when either is missing. */
-static inline json_t *tl_load_chain(const char *vectors, const char *name, json_t **manifest) {
+/* vectors/manifest.json (caller json_decref's it); NULL, said on stderr,
+ * when it cannot be loaded. */
+static inline json_t *tl_load_manifest(const char *vectors) {
     char p[4096];
     snprintf(p, sizeof p, "%s/manifest.json", vectors);
     json_error_t je;
-    *manifest = json_load_file(p, 0, &je);
+    json_t *m = json_load_file(p, 0, &je);
+    if (!m)
+        fprintf(stderr, "cannot load %s: %s\n", p, je.text);
+    return m;
+}
+
+/* vectors/manifest.json into *manifest (caller json_decref's it) and its
+ * chain named `name`; dies when either is missing. */
+static inline json_t *tl_load_chain(const char *vectors, const char *name, json_t **manifest) {
+    *manifest = tl_load_manifest(vectors);
     if (!*manifest)
-        tl_die(je.text);
+        tl_die("manifest.json");
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(*manifest, "chains"), i, c) {
@@ -107,6 +124,25 @@ static inline void *tl_reader_main(void *arg) {
         free(fi);
     }
     return NULL;
+}
+
+/* db's level holds one file, of exactly the bytes want (wlen): listed with
+ * that size and read back whole. Returns the listing (the caller frees it). */
+static inline ltx_fileinfo *tl_check_only_file(objstore *s, const char *db, int level, const uint8_t *want,
+                                               size_t wlen) {
+    obj_error e;
+    ltx_fileinfo *fi;
+    size_t n;
+    assert_int_equal(objstore_list_level(s, db, level, 0, &fi, &n, &e), OBJ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(fi[0].size, wlen);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(objstore_read_file(s, db, &fi[0], wlen, &buf, &len, &e), OBJ_OK);
+    assert_int_equal(len, wlen);
+    assert_memory_equal(buf, want, wlen);
+    free(buf);
+    return fi;
 }
 
 /* The reads of one stored file f against its bytes v (vlen): whole file

@@ -6,14 +6,6 @@ target_link_libraries(test_writer_core PRIVATE ltxproto PkgConfig::CMOCKA PkgCon
 add_test(NAME writer_core COMMAND test_writer_core)
 set_tests_properties(writer_core PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}")
 
-# Restore driver built on the writer's own code (used until `ltxctl restore`
-# exists, and to run the same code under ASan).
-add_executable(writer_restore ${CMAKE_SOURCE_DIR}/tests/writer_restore.c
-                              ${CMAKE_SOURCE_DIR}/tools/writer_core.c
-                              ${CMAKE_SOURCE_DIR}/tools/writer_store.c)
-target_include_directories(writer_restore PRIVATE ${CMAKE_SOURCE_DIR}/tools)
-target_link_libraries(writer_restore PRIVATE ltxstore ltxproto)
-
 add_test(NAME writer_replicate COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/test_writer.py)
 set_tests_properties(writer_replicate PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 180)
 

@@ -1,14 +1,17 @@
-/* ltxctl.h - subcommands of the ltxctl tool. Each returns the exit status. */
+/* ltxctl.h - subcommands of the ltxctl tool, one file each (cmd_*.c). Each
+ * runs with its options parsed (cli_args, from the table in ltxctl.c) and
+ * its operands in argv[0 .. argc-1], and returns the exit status. */
 #ifndef LTXCTL_H
 #define LTXCTL_H
 
-/* tools/cmd_read.c */
-int cmd_inspect(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_restore(int argc, char **argv);
-/* tools/cmd_write.c */
-int cmd_snapshot(int argc, char **argv);
-int cmd_replicate(int argc, char **argv);
-int cmd_compact(int argc, char **argv);
+#include "cli.h"
+
+int cmd_inspect(const cli_args *a, int argc, char **argv);
+int cmd_verify(const cli_args *a, int argc, char **argv);
+int cmd_restore(const cli_args *a, int argc, char **argv);
+int cmd_snapshot(const cli_args *a, int argc, char **argv);
+int cmd_replicate(const cli_args *a, int argc, char **argv);
+int cmd_compact(const cli_args *a, int argc, char **argv);
+int cmd_lease(const cli_args *a, int argc, char **argv);
 
 #endif

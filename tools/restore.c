@@ -13,28 +13,33 @@
 #include <unistd.h>
 
 #include "restore.h"
+#include "strparse.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void restore_file_display(char *out, size_t outlen, objstore *s, const char *db,
-                          const ltx_fileinfo *f) {
+void restore_file_display(char *out, size_t outlen, objstore *s, const char *db, const ltx_fileinfo *f)
+{
     char name[LTX_FILENAME_LEN + 1], dir[PATH_MAX];
     const char *url = objstore_url(s);
     char base[PATH_MAX];
     size_t ul = strlen(url);
-    while (ul > 1 && url[ul - 1] == '/') ul--;
+    while (ul > 1 && url[ul - 1] == '/')
+        ul--;
     if (db && db[0])
         snprintf(base, sizeof base, "%.*s/%s", (int)ul, url, db);
     else
@@ -42,21 +47,28 @@ void restore_file_display(char *out, size_t outlen, objstore *s, const char *db,
     ltx_format_filename(name, f->min_txid, f->max_txid);
     int rc = objstore_is_s3(s) ? ltx_s3_level_prefix(dir, sizeof dir, base, f->level)
                                : ltx_file_level_dir(dir, sizeof dir, base, f->level);
-    if (rc != 0) snprintf(dir, sizeof dir, "L%d", f->level);
+    if (rc != 0)
+        snprintf(dir, sizeof dir, "L%d", f->level);
     snprintf(out, outlen, "%s/%s", dir, name);
 }
 
-int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fileinfo **plan,
-                      size_t *plan_n, uint64_t *txid, ltx_fileinfo **all, size_t *all_n,
-                      char *err, size_t errlen) {
+int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fileinfo **plan, size_t *plan_n,
+                      uint64_t *txid, ltx_fileinfo **all, size_t *all_n, char *err, size_t errlen)
+{
     *plan = NULL;
     *plan_n = 0;
-    if (all) *all = NULL;
-    if (all_n) *all_n = 0;
+    if (all)
+        *all = NULL;
+    if (all_n)
+        *all_n = 0;
     ltx_fileinfo *files = NULL;
     size_t n = 0;
     obj_error oe;
-    if (objstore_list_all(s, db, &files, &n, &oe) != OBJ_OK) {
+    obj_status ls = objstore_list_all(s, db, &files, &n, &oe);
+    if (ls == OBJ_NOT_FOUND && o->empty_ok) {
+        files = NULL;
+        n = 0;
+    } else if (ls != OBJ_OK) {
         seterr(err, errlen, "cannot list replica %s%s%s: %s", objstore_url(s), db && db[0] ? "/" : "",
                db ? db : "", oe.msg);
         return -1;
@@ -64,7 +76,8 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
     /* Time targets need CreatedAt. S3 LastModified is the upload time, not
      * Litestream's timestamp, so take it from the header unless told not to. */
     restore_time_source ts = o->time_source;
-    if (ts == RESTORE_TIME_AUTO) ts = objstore_is_s3(s) ? RESTORE_TIME_HEADER : RESTORE_TIME_LISTING;
+    if (ts == RESTORE_TIME_AUTO)
+        ts = objstore_is_s3(s) ? RESTORE_TIME_HEADER : RESTORE_TIME_LISTING;
     if (o->target_time_ms && ts == RESTORE_TIME_HEADER) {
         for (size_t i = 0; i < n; i++) {
             uint8_t hb[LTX_HEADER_SIZE];
@@ -86,21 +99,27 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
             files[i].created_ms = h.timestamp_ms;
         }
     }
+    if (n == 0 && o->empty_ok) { /* nothing to restore: TXID 0 */
+        free(files);
+        if (txid)
+            *txid = 0;
+        return 0;
+    }
     ltx_error le;
     uint64_t reached = 0;
-    ltx_err rc = ltx_restore_plan(files, n, o->target_txid, o->target_time_ms, plan, plan_n,
-                                  &reached, &le);
+    ltx_err rc = ltx_restore_plan(files, n, o->target_txid, o->target_time_ms, plan, plan_n, &reached, &le);
     if (rc != LTX_OK) {
         obj_error fe;
         if (n == 0 && objstore_check_folder(s, db ? db : "", &fe) != OBJ_OK) /* say why it is empty */
-            seterr(err, errlen, "%s%s%s: %s (%s)", objstore_url(s), db && db[0] ? "/" : "", db ? db : "", le.msg,
-                   fe.msg);
+            seterr(err, errlen, "%s%s%s: %s (%s)", objstore_url(s), db && db[0] ? "/" : "", db ? db : "",
+                   le.msg, fe.msg);
         else
             seterr(err, errlen, "%s%s%s: %s", objstore_url(s), db && db[0] ? "/" : "", db ? db : "", le.msg);
         free(files);
         return -1;
     }
-    if (txid) *txid = reached;
+    if (txid)
+        *txid = reached;
     if (all && all_n) {
         *all = files;
         *all_n = n;
@@ -110,370 +129,473 @@ int restore_make_plan(objstore *s, const char *db, const restore_opts *o, ltx_fi
     return 0;
 }
 
-/* ---- loading one file ------------------------------------------------------- */
+/* ---- sinks: where verified pages go ---------------------------------------- */
 
-typedef struct {
-    int fd;                   /* < 0: verify only */
-    uint32_t page_size;
-    uint64_t pages;
-    int err;                  /* errno of a failed write */
-    uint32_t err_pgno;
-    volatile int *cancel;
-    int cancelled;
-} apply_ctx;
-
-static int write_full(int fd, const uint8_t *buf, size_t len, off_t off) {
+static int fd_write(restore_sink *k, uint32_t pgno, const uint8_t *page, const uint8_t *frame,
+                    size_t frame_len)
+{
+    (void)frame;
+    (void)frame_len;
+    size_t len = k->page_size_now;
+    off_t off = (off_t)(pgno - 1) * (off_t)len;
     while (len) {
-        ssize_t w = pwrite(fd, buf, len, off);
+        ssize_t w = pwrite(k->fd, page, len, off);
         if (w < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
+            seterr(k->err, sizeof k->err, "writing page %u from %s: %s", pgno, k->disp, strerror(errno));
             return -1;
         }
-        buf += w;
+        page += w;
         len -= (size_t)w;
         off += w;
     }
     return 0;
 }
 
-static int apply_page(void *vctx, uint32_t pgno, const uint8_t *page) {
-    apply_ctx *c = vctx;
+static int fd_truncate(restore_sink *k, const ltx_header *h)
+{
+    if (ftruncate(k->fd, (off_t)h->commit * (off_t)h->page_size) != 0) {
+        seterr(k->err, sizeof k->err, "truncating output to %u pages: %s", h->commit, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void restore_sink_fd(restore_sink *k, int fd, int truncate)
+{
+    memset(k, 0, sizeof *k);
+    k->fd = fd;
+    k->page = fd_write;
+    k->end = truncate ? fd_truncate : NULL;
+}
+
+static int pm_begin(restore_sink *k, const ltx_header *h)
+{
+    ltx_error le;
+    if (ltx_pagemap_begin(k->ctx, h, &le) != LTX_OK) {
+        seterr(k->err, sizeof k->err, "%s: %s", k->disp, le.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int pm_put(restore_sink *k, uint32_t pgno, const uint8_t *page, const uint8_t *frame, size_t frame_len)
+{
+    ltx_error le;
+    if (ltx_pagemap_put(k->ctx, pgno, page, frame, frame_len, &le) != LTX_OK) {
+        seterr(k->err, sizeof k->err, "%s: page %u: %s", k->disp, pgno, le.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int pm_end(restore_sink *k, const ltx_header *h)
+{
+    ltx_pagemap_end(k->ctx, h, 1);
+    return 0;
+}
+
+void restore_sink_pagemap(restore_sink *k, ltx_pagemap *pm)
+{
+    memset(k, 0, sizeof *k);
+    k->fd = -1;
+    k->ctx = pm;
+    k->begin = pm_begin;
+    k->page = pm_put;
+    k->end = pm_end;
+}
+
+/* ---- loading one file ------------------------------------------------------- */
+
+typedef struct {
+    ltx_verifier *v;
+    restore_sink *sink; /* NULL: verify only */
+    const char *disp;
+    volatile int *cancel;
+    int cancelled;
+    int sink_failed;
+    int begun; /* header seen, sink told */
+    restore_file_stats *st;
+    /* optional: called after each LOAD_SLICE bytes verified and applied,
+     * with those bytes and the bytes read so far of this file */
+    void (*on_bytes)(void *ctx, uint64_t done, uint64_t read);
+    void *bytes_ctx;
+} load_ctx;
+
+/* Bytes handed to the verifier at once: the unit of progress within a file. */
+#define LOAD_SLICE ((size_t)1 << 20)
+
+static int load_frame(void *vctx, uint32_t pgno, const uint8_t *page, const uint8_t *frame, size_t frame_len)
+{
+    load_ctx *c = vctx;
     if (c->cancel && *c->cancel) {
         c->cancelled = 1;
         return 1;
     }
-    if (c->fd >= 0 &&
-        write_full(c->fd, page, c->page_size, (off_t)(pgno - 1) * (off_t)c->page_size) != 0) {
-        c->err = errno;
-        c->err_pgno = pgno;
+    if (c->sink && c->sink->page && c->sink->page(c->sink, pgno, page, frame, frame_len) != 0) {
+        c->sink_failed = 1;
         return 1;
     }
-    c->pages++;
     return 0;
 }
 
-static uint64_t be64p(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-    return v;
+/* Once the header is in: same page size as the earlier files, then the sink. */
+static int load_begin(load_ctx *c, const ltx_header *h)
+{
+    c->begun = 1;
+    c->st->header = *h;
+    restore_sink *k = c->sink;
+    if (!k)
+        return 0;
+    k->page_size_now = h->page_size;
+    if (k->page_size && h->page_size != k->page_size) {
+        /* pages would be written at the wrong size: the output would be garbage */
+        seterr(k->err, sizeof k->err, "%s: page size %u differs from %u of the earlier files", c->disp,
+               h->page_size, k->page_size);
+        c->sink_failed = 1;
+        return -1;
+    }
+    if (k->begin && k->begin(k, h) != 0) {
+        c->sink_failed = 1;
+        return -1;
+    }
+    return 0;
 }
 
-/* Report the outcome of a page callback / codec error. */
-static int load_fail(const apply_ctx *c, ltx_err rc, const ltx_error *le, const char *disp,
-                     restore_file_stats *st, char *err, size_t errlen) {
+/* Feed bytes in slices of LOAD_SLICE, stopping after the header to tell
+ * the sink, and reporting progress after each slice. Returns the
+ * verifier's result, or LTX_ERR_ARG when the sink refused the header. */
+static ltx_err load_feed(load_ctx *c, const uint8_t *p, size_t n, ltx_error *le)
+{
+    while (n) {
+        size_t take = n < LOAD_SLICE ? n : LOAD_SLICE;
+        uint64_t fed = ltx_verifier_bytes(c->v);
+        if (!c->begun && fed < LTX_HEADER_SIZE && take > LTX_HEADER_SIZE - fed)
+            take = (size_t)(LTX_HEADER_SIZE - fed);
+        ltx_err rc = ltx_verifier_feed(c->v, p, take, le);
+        if (rc != LTX_OK)
+            return rc;
+        const ltx_header *h = ltx_verifier_header(c->v);
+        if (!c->begun && h && load_begin(c, h) != 0)
+            return LTX_ERR_ARG;
+        p += take;
+        n -= take;
+        if (c->on_bytes)
+            c->on_bytes(c->bytes_ctx, ltx_verifier_bytes(c->v), c->st->bytes);
+    }
+    return LTX_OK;
+}
+
+/* Report the outcome of a sink / cancel / codec error. */
+static int load_fail(const load_ctx *c, ltx_err rc, const ltx_error *le, char *err, size_t errlen)
+{
     if (c->cancelled) {
         seterr(err, errlen, "interrupted");
         return -1;
     }
-    if (c->err) {
-        seterr(err, errlen, "writing page %u from %s: %s", c->err_pgno, disp, strerror(c->err));
+    if (c->sink_failed) {
+        seterr(err, errlen, "%s", c->sink->err);
         return -1;
     }
-    st->code = rc;
-    seterr(err, errlen, "%s is damaged (%s): %s", disp, ltx_err_code(rc),
+    c->st->code = rc;
+    seterr(err, errlen, "%s is damaged (%s): %s", c->disp, ltx_err_code(rc),
            le->msg[0] ? le->msg : ltx_strerror(rc));
     return -1;
 }
 
-#define DAMAGED(ecode, ...)                                                                 \
-    do {                                                                                    \
-        le.code = (ecode);                                                                  \
-        snprintf(le.msg, sizeof le.msg, __VA_ARGS__);                                       \
-        rc = (ecode);                                                                       \
-        goto damaged;                                                                       \
-    } while (0)
-
-/* Stream a file by ranges: header, tail (index + trailer), then frames in
- * chunks. Feeds the CRC exactly as the whole-file decoder does: header,
- * per frame the page header (+ size prefix) and the decoded page, the
- * terminator, the index with its u64 length, the post-apply checksum. */
-static int load_streamed(objstore *s, const char *db, const ltx_fileinfo *f, apply_ctx *c,
-                         const char *disp, restore_file_stats *st, char *err, size_t errlen) {
+/* Read the file in RESTORE_STREAM_CHUNK ranges from the start, feeding the
+ * verifier; stops at the first problem. Returns 0, or -1 after an I/O error
+ * (err set) with *rc LTX_OK, or with *rc the verifier's error. */
+static int read_streamed(objstore *s, const char *db, const ltx_fileinfo *f, load_ctx *c, ltx_err *rc,
+                         ltx_error *le, char *err, size_t errlen)
+{
+    size_t cap = f->size < RESTORE_STREAM_CHUNK ? (size_t)f->size : RESTORE_STREAM_CHUNK;
+    uint8_t *chunk = malloc(cap ? cap : 1);
+    if (!chunk) {
+        seterr(err, errlen, "out of memory reading %s", c->disp);
+        return -1;
+    }
     obj_error oe;
-    ltx_error le;
-    memset(&le, 0, sizeof le);
-    ltx_err rc = LTX_OK;
-    uint8_t hb[LTX_HEADER_SIZE];
-    uint8_t *tail = NULL, *region_buf = NULL, *chunk = NULL, *page = NULL;
-    ltx_index_entry *ents = NULL;
-    size_t n = 0;
-    int ret = -1;
-    const uint64_t size = f->size;
-
-    if (size < LTX_HEADER_SIZE) DAMAGED(LTX_ERR_TRUNCATED, "file of %llu bytes has no complete header", (unsigned long long)size);
-    if (objstore_read_range(s, db, f, 0, sizeof hb, hb, &oe) != OBJ_OK) goto io;
-    st->bytes += sizeof hb;
-    ltx_header h;
-    if ((rc = ltx_header_decode(hb, sizeof hb, &h, &le)) != LTX_OK) goto damaged;
-    st->header = h;
-    const uint32_t ps = h.page_size;
-    c->page_size = ps;
-
-    /* tail: index, its length, trailer */
-    size_t tl = size < 65536 ? (size_t)size : 65536, got = 0;
-    if (!(tail = malloc(tl))) goto nomem;
-    if (objstore_read_tail(s, db, f, tl, tail, &got, &oe) != OBJ_OK) goto io;
-    st->bytes += got;
-    uint64_t idx_off = 0, idx_len = 0;
-    if ((rc = ltx_index_locate(tail, got, size, &idx_off, &idx_len, &le)) != LTX_OK) goto damaged;
-    const uint64_t region_len = size - idx_off; /* varints + u64 + trailer */
-    const uint8_t *region;
-    if (region_len <= got) {
-        region = tail + (got - region_len);
-    } else {
-        if (region_len > ((uint64_t)256 << 20)) DAMAGED(LTX_ERR_INDEX, "page index of %llu bytes is implausibly large", (unsigned long long)idx_len);
-        if (!(region_buf = malloc((size_t)region_len))) goto nomem;
-        if (objstore_read_range(s, db, f, idx_off, (size_t)region_len, region_buf, &oe) != OBJ_OK) goto io;
-        st->bytes += region_len;
-        region = region_buf;
+    *rc = LTX_OK;
+    for (uint64_t off = 0; off < f->size && *rc == LTX_OK; off += cap) {
+        size_t n = f->size - off < cap ? (size_t)(f->size - off) : cap;
+        if (objstore_read_range(s, db, f, off, n, chunk, &oe) != OBJ_OK) {
+            seterr(err, errlen, "cannot read %s: %s", c->disp, oe.msg);
+            free(chunk);
+            return -1;
+        }
+        c->st->bytes += n;
+        *rc = load_feed(c, chunk, n, le);
     }
-    if ((rc = ltx_index_decode(region, (size_t)idx_len, idx_off, ps, h.commit, &ents, &n, &le)) != LTX_OK) goto damaged;
-
-    if (h.commit == 0 && n > 0) DAMAGED(LTX_ERR_PAGE_BEYOND_COMMIT, "page %u is beyond commit 0", ents[0].pgno);
-    /* a snapshot holds every page 1..commit but the lock page */
-    const uint32_t lock = ltx_lock_pgno(ps);
-    if (ltx_header_is_snapshot(&h)) {
-        uint32_t want = 0;
-        for (size_t i = 0; i <= n; i++) {
-            want = want + 1 == lock ? want + 2 : want + 1;
-            if (i == n) {
-                if (want <= h.commit) DAMAGED(LTX_ERR_SNAPSHOT_INCOMPLETE, "snapshot ends at page %u but commit is %u", want - 1, h.commit);
-                break;
-            }
-            if (ents[i].pgno != want) DAMAGED(LTX_ERR_SNAPSHOT_INCOMPLETE, "snapshot misses page %u", want);
-        }
-    }
-
-    const size_t maxf = LTX_MAX_FRAME_SIZE(ps);
-    const size_t chunk_cap = RESTORE_STREAM_CHUNK + maxf + LTX_PAGE_HEADER_SIZE;
-    if (!(chunk = malloc(chunk_cap)) || !(page = malloc(ps))) goto nomem;
-    uint64_t crc = ltx_crc64(0, hb, sizeof hb), dbck = 0;
-    const int tracked = !(h.flags & LTX_FLAG_NO_CHECKSUM);
-    int layout = 0;
-    size_t i = 0;
-    do {
-        /* frames i..j-1 in one range; the last range also takes the terminator */
-        uint64_t start = n ? ents[i].offset : idx_off - LTX_PAGE_HEADER_SIZE, end = start;
-        size_t j = i;
-        while (j < n && (j == i || ents[j].offset + ents[j].size - start <= RESTORE_STREAM_CHUNK)) {
-            end = ents[j].offset + ents[j].size;
-            j++;
-        }
-        if (j == n) end = idx_off;
-        if (end < start || end - start > chunk_cap) DAMAGED(LTX_ERR_INDEX, "page index describes a range of %llu bytes at %llu", (unsigned long long)(end - start), (unsigned long long)start);
-        if (objstore_read_range(s, db, f, start, (size_t)(end - start), chunk, &oe) != OBJ_OK) goto io;
-        st->bytes += end - start;
-        for (size_t k = i; k < j; k++) {
-            const uint8_t *fr = chunk + (ents[k].offset - start);
-            uint16_t flags = (uint16_t)(fr[4] << 8 | fr[5]);
-            if ((rc = ltx_frame_decode(fr, ents[k].size, ps, ents[k].pgno, page, &le)) != LTX_OK) {
-                le.offset += ents[k].offset;
-                goto damaged;
-            }
-            crc = ltx_crc64(crc, fr, LTX_PAGE_HEADER_SIZE + ((flags & LTX_PAGE_FLAG_SIZE) ? 4 : 0));
-            crc = ltx_crc64(crc, page, ps);
-            layout |= (flags & LTX_PAGE_FLAG_SIZE) ? 2 : 1;
-            if (tracked && ltx_header_is_snapshot(&h)) dbck ^= ltx_page_checksum(ents[k].pgno, page, ps);
-            if (apply_page(c, ents[k].pgno, page) != 0) goto cb;
-        }
-        if (j == n) {
-            const uint8_t *term = chunk + (idx_off - LTX_PAGE_HEADER_SIZE - start);
-            static const uint8_t zero[LTX_PAGE_HEADER_SIZE];
-            if (memcmp(term, zero, sizeof zero) != 0) DAMAGED(LTX_ERR_INDEX, "no terminator before the page index at %llu", (unsigned long long)idx_off);
-            crc = ltx_crc64(crc, term, LTX_PAGE_HEADER_SIZE);
-        }
-        i = j;
-    } while (i < n);
-
-    crc = ltx_crc64(crc, region, (size_t)idx_len + 8);
-    const uint8_t *tr = region + idx_len + 8;
-    st->trailer.post_apply_checksum = be64p(tr);
-    st->trailer.file_checksum = be64p(tr + 8);
-    crc = ltx_crc64(crc, tr, 8) | LTX_CHECKSUM_FLAG;
-    if (crc != st->trailer.file_checksum)
-        DAMAGED(LTX_ERR_CHECKSUM, "file checksum %016llx in trailer, computed %016llx", (unsigned long long)st->trailer.file_checksum, (unsigned long long)crc);
-    if (!tracked && st->trailer.post_apply_checksum != 0)
-        DAMAGED(LTX_ERR_CHECKSUM, "post_apply checksum set although NoChecksum flag is set");
-    if (tracked && !(st->trailer.post_apply_checksum & LTX_CHECKSUM_FLAG))
-        DAMAGED(LTX_ERR_CHECKSUM, "post_apply checksum lacks bit 63 although checksums are tracked");
-    if (tracked && ltx_header_is_snapshot(&h) && (dbck | LTX_CHECKSUM_FLAG) != st->trailer.post_apply_checksum)
-        DAMAGED(LTX_ERR_CHECKSUM, "snapshot post_apply checksum %016llx, computed %016llx", (unsigned long long)st->trailer.post_apply_checksum, (unsigned long long)(dbck | LTX_CHECKSUM_FLAG));
-    st->pages = n;
-    st->frame_layout = layout;
-    ret = 0;
-    goto out;
-
-io:
-    seterr(err, errlen, "cannot read %s: %s", disp, oe.msg);
-    goto out;
-nomem:
-    seterr(err, errlen, "out of memory reading %s", disp);
-    goto out;
-cb:
-    ret = load_fail(c, LTX_OK, &le, disp, st, err, errlen);
-    goto out;
-damaged:
-    ret = load_fail(c, rc, &le, disp, st, err, errlen);
-out:
-    free(tail);
-    free(region_buf);
     free(chunk);
-    free(page);
-    free(ents);
-    return ret;
+    return 0;
 }
 
-int restore_load_file(objstore *s, const char *db, const ltx_fileinfo *f, int fd,
-                      size_t buffer_limit, volatile int *cancel, restore_file_stats *st,
-                      char *err, size_t errlen) {
+static int read_whole(objstore *s, const char *db, const ltx_fileinfo *f, size_t buffer_limit, load_ctx *c,
+                      ltx_err *rc, ltx_error *le, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    obj_error oe;
+    if (objstore_read_file(s, db, f, buffer_limit, &buf, &len, &oe) != OBJ_OK) {
+        seterr(err, errlen, "cannot read %s: %s", c->disp, oe.msg);
+        return -1;
+    }
+    c->st->bytes = len;
+    *rc = load_feed(c, buf, len, le);
+    if (*rc != LTX_OK && !c->cancelled && !c->sink_failed) {
+        /* the rest too, so the verifier can tell a legacy layout as the decoder does */
+        uint64_t fed = ltx_verifier_bytes(c->v);
+        (void)ltx_verifier_feed(c->v, buf + fed, len - (size_t)fed, NULL);
+    }
+    free(buf);
+    return 0;
+}
+
+/* Bytes-progress hook of load_one (NULL fn: none). */
+typedef struct {
+    void (*fn)(void *ctx, uint64_t done, uint64_t read);
+    void *ctx;
+} load_hook;
+
+static int load_one(objstore *s, const char *db, const ltx_fileinfo *f, restore_sink *sink,
+                    size_t buffer_limit, volatile int *cancel, const load_hook *hook, restore_file_stats *st,
+                    char *err, size_t errlen)
+{
     char disp[PATH_MAX + 64];
     restore_file_display(disp, sizeof disp, s, db, f);
     memset(st, 0, sizeof *st);
-    apply_ctx c = {.fd = fd, .cancel = cancel};
-    if (!buffer_limit) buffer_limit = RESTORE_DEFAULT_BUFFER_LIMIT;
-    int ret;
-    if (f->size > buffer_limit) {
-        st->streamed = 1;
-        ret = load_streamed(s, db, f, &c, disp, st, err, errlen);
-    } else {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        obj_error oe;
-        if (objstore_read_file(s, db, f, buffer_limit, &buf, &len, &oe) != OBJ_OK) {
-            seterr(err, errlen, "cannot read %s: %s", disp, oe.msg);
-            return -1;
-        }
-        st->bytes = len;
-        ltx_error le;
-        memset(&le, 0, sizeof le);
-        ltx_err rc = ltx_header_decode(buf, len, &st->header, &le);
-        if (rc == LTX_OK) {
-            c.page_size = st->header.page_size;
-            ltx_file_info info;
-            rc = ltx_file_decode(buf, len, apply_page, &c, &info, &le);
-            if (rc == LTX_OK) {
-                st->trailer = info.trailer;
-                st->pages = info.page_count;
-                st->frame_layout = info.frame_layout;
-                ltx_file_info_free(&info);
-            }
-        }
-        free(buf);
-        ret = rc == LTX_OK ? 0 : load_fail(&c, rc, &le, disp, st, err, errlen);
+    if (!buffer_limit)
+        buffer_limit = RESTORE_DEFAULT_BUFFER_LIMIT;
+    load_ctx c = {
+        .sink = sink, .disp = disp, .cancel = cancel, .st = st, .on_bytes = hook->fn, .bytes_ctx = hook->ctx
+    };
+    if (sink) {
+        sink->disp = disp;
+        sink->err[0] = 0;
     }
-    if (ret == 0 && (st->header.min_txid != f->min_txid || st->header.max_txid != f->max_txid)) {
+    if (!(c.v = ltx_verifier_new())) {
+        seterr(err, errlen, "out of memory reading %s", disp);
+        return -1;
+    }
+    ltx_verifier_on_frame(c.v, load_frame, &c);
+    ltx_error le;
+    memset(&le, 0, sizeof le);
+    ltx_err rc = LTX_OK;
+    st->streamed = f->size > buffer_limit;
+    int io = st->streamed ? read_streamed(s, db, f, &c, &rc, &le, err, errlen)
+                          : read_whole(s, db, f, buffer_limit, &c, &rc, &le, err, errlen);
+    int ret = -1;
+    ltx_file_info info;
+    memset(&info, 0, sizeof info);
+    if (io != 0)
+        goto out;
+    if (rc == LTX_OK || (!c.cancelled && !c.sink_failed))
+        rc = ltx_verifier_finish(c.v, &info, &le);
+    if (rc != LTX_OK) {
+        ret = load_fail(&c, rc, &le, err, errlen);
+        goto out;
+    }
+    st->header = info.header;
+    st->trailer = info.trailer;
+    st->pages = info.page_count;
+    st->frame_layout = info.frame_layout;
+    if (st->header.min_txid != f->min_txid || st->header.max_txid != f->max_txid) {
         st->code = LTX_ERR_NAME;
         seterr(err, errlen, "%s is damaged (name_mismatch): header holds TXIDs %016llx-%016llx", disp,
                (unsigned long long)st->header.min_txid, (unsigned long long)st->header.max_txid);
-        ret = -1;
+        goto out;
     }
+    if (sink && sink->end && sink->end(sink, &st->header) != 0) {
+        seterr(err, errlen, "%s", sink->err);
+        goto out;
+    }
+    ret = 0;
+out:
+    ltx_file_info_free(&info);
+    ltx_verifier_free(c.v);
+    if (sink)
+        sink->disp = NULL;
     return ret;
+}
+
+int restore_load(objstore *s, const char *db, const ltx_fileinfo *f, restore_sink *sink, size_t buffer_limit,
+                 volatile int *cancel, restore_file_stats *st, char *err, size_t errlen)
+{
+    const load_hook none = { NULL, NULL };
+    return load_one(s, db, f, sink, buffer_limit, cancel, &none, st, err, errlen);
+}
+
+int restore_load_file(objstore *s, const char *db, const ltx_fileinfo *f, int fd, size_t buffer_limit,
+                      volatile int *cancel, restore_file_stats *st, char *err, size_t errlen)
+{
+    restore_sink k;
+    restore_sink_fd(&k, fd, 0);
+    return restore_load(s, db, f, fd >= 0 ? &k : NULL, buffer_limit, cancel, st, err, errlen);
 }
 
 /* ---- apply ---------------------------------------------------------------- */
 
 typedef struct {
     int on;
-    double start, last, after;
+    double start, last, after, every;
     int printed;
+    int width;            /* length of the last line, to blank a longer one */
+    size_t file, files;   /* the file being loaded (1-based) and the plan's count */
+    uint64_t read_before; /* bytes read by the files before it */
+    uint64_t file_size;   /* its size, from the listing */
 } progress;
 
+/* A whole number of milliseconds from the environment, in seconds; def
+ * when unset or malformed (said once on stderr). */
+static double progress_env_s(const char *name, double def)
+{
+    const char *v = getenv(name);
+    long ms;
+    if (!v || !*v)
+        return def;
+    if (strparse_long(v, 0, 86400000L, &ms) != 0) {
+        fprintf(stderr, "ltxctl: ignoring %s=%s (want a whole number of milliseconds)\n", name, v);
+        return def;
+    }
+    return (double)ms / 1000.0;
+}
+
 /* Shown once the restore has run for `after` seconds (1 s; the environment
- * variable LTXCTL_PROGRESS_AFTER_MS overrides it), at most 5 times a second. */
-static void progress_init(progress *p, int on) {
+ * variable LTXCTL_PROGRESS_AFTER_MS overrides it), then at most once every
+ * `every` seconds (200 ms; LTXCTL_PROGRESS_INTERVAL_MS), between files and,
+ * for big files, within them (after each LOAD_SLICE verified and applied). */
+static void progress_init(progress *p, int on, size_t files)
+{
     memset(p, 0, sizeof *p);
     p->on = on;
+    p->files = files;
     p->start = now_s();
-    p->after = 1.0;
-    const char *v = getenv("LTXCTL_PROGRESS_AFTER_MS");
-    if (v && *v) p->after = atof(v) / 1000.0;
+    p->after = on ? progress_env_s("LTXCTL_PROGRESS_AFTER_MS", 1.0) : 1.0;
+    p->every = on ? progress_env_s("LTXCTL_PROGRESS_INTERVAL_MS", 0.2) : 0.2;
 }
 
-static void progress_show(progress *p, size_t i, size_t n, uint64_t bytes, int final) {
-    if (!p->on) return;
+/* "restore: file i/n (done/size MiB), MiB read, seconds" on one line that
+ * rewrites itself (\r); the final call ends it with a newline, and only if
+ * a line was shown. */
+static void progress_show(progress *p, uint64_t done, uint64_t read, int final)
+{
+    if (!p->on)
+        return;
     double t = now_s();
-    if (!final && (t - p->start < p->after || (p->printed && t - p->last < 0.2))) return;
-    if (final && !p->printed) return;
+    if (!final && (t - p->start < p->after || (p->printed && t - p->last < p->every)))
+        return;
+    if (final && !p->printed)
+        return;
+    const double mib = 1024.0 * 1024.0;
+    char line[160];
+    int len = snprintf(line, sizeof line, "restore: file %zu/%zu (%.1f/%.1f MiB), %.1f MiB read, %.1f s",
+                       p->file, p->files, (double)done / mib, (double)p->file_size / mib,
+                       (double)(p->read_before + read) / mib, t - p->start);
+    if (len < 0)
+        return;
+    fprintf(stderr, "\r%s%*s%s", line, p->width > len ? p->width - len : 0, "", final ? "\n" : "");
+    fflush(stderr);
+    p->width = len;
     p->last = t;
     p->printed = 1;
-    fprintf(stderr, "\rrestore: file %zu/%zu, %.1f MiB read, %.1f s%s", i, n,
-            (double)bytes / (1024.0 * 1024.0), t - p->start, final ? "\n" : "");
-    fflush(stderr);
 }
 
-int restore_apply(objstore *s, const char *db, const ltx_fileinfo *plan, size_t plan_n, int fd,
-                  const restore_opts *o, restore_result *r, char *err, size_t errlen) {
+/* load_hook callback: progress within the file being loaded. */
+static void progress_bytes(void *ctx, uint64_t done, uint64_t read) { progress_show(ctx, done, read, 0); }
+
+int restore_apply_sink(objstore *s, const char *db, const ltx_fileinfo *plan, size_t plan_n,
+                       restore_sink *sink, const restore_opts *o, restore_result *r, char *err, size_t errlen)
+{
     restore_result res;
     memset(&res, 0, sizeof res);
     progress pr;
-    progress_init(&pr, o->progress);
+    progress_init(&pr, o->progress, plan_n);
+    const load_hook hook = { o->progress ? progress_bytes : NULL, &pr };
     char disp[PATH_MAX + 64];
     if (plan_n == 0) {
         seterr(err, errlen, "restore plan is empty");
         return -1;
     }
+    sink->page_size = 0;
     for (size_t i = 0; i < plan_n; i++) {
         const ltx_fileinfo *f = &plan[i];
         restore_file_display(disp, sizeof disp, s, db, f);
         if (o->cancel && *o->cancel) {
             seterr(err, errlen, "interrupted");
-            return -1;
+            goto fail;
         }
         if (i == 0 && f->min_txid != 1) {
             seterr(err, errlen, "%s: the first file of a restore must start at TXID 1", disp);
-            return -1;
+            goto fail;
         }
         if (i > 0 && (f->min_txid > res.txid + 1 || f->max_txid <= res.txid)) {
-            seterr(err, errlen, "%s does not continue TXID %016llx", disp,
-                   (unsigned long long)res.txid);
-            return -1;
+            seterr(err, errlen, "%s does not continue TXID %016llx", disp, (unsigned long long)res.txid);
+            goto fail;
         }
+        pr.file = i + 1;
+        pr.file_size = f->size;
+        pr.read_before = res.bytes_read;
         restore_file_stats st;
-        if (restore_load_file(s, db, f, fd, o->buffer_limit, o->cancel, &st, err, errlen) != 0) {
-            res.bytes_read += st.bytes;
-            return -1;
-        }
+        int lrc = load_one(s, db, f, sink, o->buffer_limit, o->cancel, &hook, &st, err, errlen);
         res.bytes_read += st.bytes;
-        if (i > 0 && st.header.page_size != res.page_size) {
-            /* pages were written at the wrong size: the output is garbage, so fail */
-            seterr(err, errlen, "%s: page size %u differs from %u of the earlier files", disp,
-                   st.header.page_size, res.page_size);
-            return -1;
-        }
-        if (ftruncate(fd, (off_t)st.header.commit * (off_t)st.header.page_size) != 0) {
-            seterr(err, errlen, "truncating output to %u pages: %s", st.header.commit,
-                   strerror(errno));
-            return -1;
-        }
+        if (lrc != 0)
+            goto fail;
+        sink->page_size = st.header.page_size; /* later files must match */
         res.pages_written += st.pages;
         res.page_size = st.header.page_size;
         res.commit = st.header.commit;
         res.txid = st.header.max_txid;
         res.timestamp_ms = st.header.timestamp_ms;
+        res.last_header = st.header;
+        res.last_trailer = st.trailer;
         res.files++;
-        progress_show(&pr, i + 1, plan_n, res.bytes_read, 0);
+        pr.read_before = res.bytes_read;
+        progress_show(&pr, f->size, 0, 0);
     }
-    progress_show(&pr, plan_n, plan_n, res.bytes_read, 1);
+    progress_show(&pr, plan[plan_n - 1].size, 0, 1);
+    if (r)
+        *r = res;
+    return 0;
+fail:
+    if (pr.printed)
+        fputc('\n', stderr); /* the error goes on a line of its own */
+    return -1;
+}
+
+int restore_apply(objstore *s, const char *db, const ltx_fileinfo *plan, size_t plan_n, int fd,
+                  const restore_opts *o, restore_result *r, char *err, size_t errlen)
+{
+    restore_sink k;
+    restore_sink_fd(&k, fd, 1);
+    restore_result res;
+    if (restore_apply_sink(s, db, plan, plan_n, &k, o, &res, err, errlen) != 0)
+        return -1;
     if (fsync(fd) != 0) {
         seterr(err, errlen, "fsync: %s", strerror(errno));
         return -1;
     }
-    if (r) *r = res;
+    if (r)
+        *r = res;
     return 0;
 }
 
-static int fsync_dir_of(const char *path) {
+static int fsync_dir_of(const char *path)
+{
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", path);
     int dfd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return -1;
+    if (dfd < 0)
+        return -1;
     int rc = fsync(dfd);
     close(dfd);
     return rc;
 }
 
-int restore_to_path(objstore *s, const char *db, const char *out_path, int force,
-                    const restore_opts *o, restore_result *r, char *err, size_t errlen) {
+int restore_to_path(objstore *s, const char *db, const char *out_path, int force, const restore_opts *o,
+                    restore_result *r, char *err, size_t errlen)
+{
     struct stat sb;
     if (stat(out_path, &sb) == 0) {
         if (S_ISDIR(sb.st_mode)) {
@@ -498,8 +620,7 @@ int restore_to_path(objstore *s, const char *db, const char *out_path, int force
     snprintf(tmp, sizeof tmp, "%s.ltxctl-tmp-XXXXXX", out_path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        seterr(err, errlen, "cannot create a temporary file next to %s: %s", out_path,
-               strerror(errno));
+        seterr(err, errlen, "cannot create a temporary file next to %s: %s", out_path, strerror(errno));
         free(plan);
         return -1;
     }
@@ -514,7 +635,7 @@ int restore_to_path(objstore *s, const char *db, const char *out_path, int force
     }
     if (rc == 0 && force) {
         /* A stale WAL would be replayed over the restored pages. */
-        static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+        static const char *const sfx[] = { "-wal", "-shm", "-journal" };
         for (size_t i = 0; i < 3 && rc == 0; i++) {
             char side[PATH_MAX];
             snprintf(side, sizeof side, "%s%s", out_path, sfx[i]);

@@ -1,12 +1,18 @@
 /* writer_store.c - replica-side operations of the LTX writer. */
 #include "writer_store.h"
 
+#include <limits.h>
+
+#include "cli.h"
+#include "restore.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void wr_log(const char *fmt, ...) {
+void wr_log(const char *fmt, ...)
+{
     char ts[40];
     ltx_format_time(ts, sizeof ts, wr_now_ms());
     printf("%s ", ts);
@@ -18,17 +24,19 @@ void wr_log(const char *fmt, ...) {
     fflush(stdout);
 }
 
-objstore *wr_store_open(const char *url) {
+objstore *wr_store_open(const char *url)
+{
     obj_error oe;
     memset(&oe, 0, sizeof oe);
-    objstore *st = objstore_open(url, NULL, &oe);
+    objstore *st = objstore_open(url, cli_store_opts(), &oe);
     if (!st)
         fprintf(stderr, "ltxctl: cannot open replica %s: %s\n", url,
                 oe.msg[0] ? oe.msg : obj_status_str(oe.code));
     return st;
 }
 
-static int list_all(objstore *st, ltx_fileinfo **files, size_t *n) {
+static int list_all(objstore *st, ltx_fileinfo **files, size_t *n)
+{
     obj_error oe;
     memset(&oe, 0, sizeof oe);
     *files = NULL;
@@ -46,7 +54,8 @@ static int list_all(objstore *st, ltx_fileinfo **files, size_t *n) {
     return 0;
 }
 
-static int list_level(objstore *st, int level, uint64_t min_from, ltx_fileinfo **files, size_t *n) {
+static int list_level(objstore *st, int level, uint64_t min_from, ltx_fileinfo **files, size_t *n)
+{
     obj_error oe;
     memset(&oe, 0, sizeof oe);
     *files = NULL;
@@ -65,7 +74,8 @@ static int list_level(objstore *st, int level, uint64_t min_from, ltx_fileinfo *
     return 0;
 }
 
-static int read_whole(objstore *st, const ltx_fileinfo *f, uint8_t **buf, size_t *len) {
+static int read_whole(objstore *st, const ltx_fileinfo *f, uint8_t **buf, size_t *len)
+{
     obj_error oe;
     memset(&oe, 0, sizeof oe);
     obj_status s = objstore_read_file(st, WR_DB, f, WR_MAX_DB_BYTES, buf, len, &oe);
@@ -78,7 +88,8 @@ static int read_whole(objstore *st, const ltx_fileinfo *f, uint8_t **buf, size_t
     return 0;
 }
 
-int wr_replica_max_txid(objstore *st, uint64_t *max_txid) {
+int wr_replica_max_txid(objstore *st, uint64_t *max_txid)
+{
     ltx_fileinfo *files;
     size_t n;
     *max_txid = 0;
@@ -91,61 +102,45 @@ int wr_replica_max_txid(objstore *st, uint64_t *max_txid) {
     return 0;
 }
 
-/* Apply files in order into pm; truncate after each when `truncate`. */
-static int apply_files(objstore *st, wr_pages *pm, const ltx_fileinfo *plan, size_t n, int truncate,
-                       ltx_header *last_hdr, ltx_trailer *last_trl) {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        if (read_whole(st, &plan[i], &buf, &len))
-            return -1;
-        ltx_error le;
-        memset(&le, 0, sizeof le);
-        ltx_err rc = wr_pages_apply(pm, buf, len, truncate, last_hdr, last_trl, &le);
-        free(buf);
-        if (rc != LTX_OK) {
-            char name[64];
-            ltx_fileinfo_format(name, sizeof name, &plan[i]);
-            fprintf(stderr, "ltxctl: %s: %s%s%s\n", name, ltx_strerror(rc), le.msg[0] ? ": " : "", le.msg);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int wr_restore_latest(objstore *st, wr_pages *pm, uint64_t *txid, ltx_header *last_hdr,
-                      ltx_trailer *last_trl) {
-    ltx_fileinfo *files;
-    size_t n;
-    *txid = 0;
-    if (list_all(st, &files, &n))
-        return -1;
-    if (n == 0) {
-        free(files);
-        return 0;
-    }
+int wr_restore_latest(objstore *st, ltx_pagemap *pm, uint64_t *txid, ltx_header *last_hdr,
+                      ltx_trailer *last_trl)
+{
+    /* the restore engine of `ltxctl restore`, into a page map */
+    restore_opts o;
+    memset(&o, 0, sizeof o);
+    o.empty_ok = 1;
     ltx_fileinfo *plan = NULL;
     size_t pn = 0;
     uint64_t reached = 0;
-    ltx_error le;
-    memset(&le, 0, sizeof le);
-    ltx_err rc = ltx_restore_plan(files, n, 0, 0, &plan, &pn, &reached, &le);
-    free(files);
-    if (rc != LTX_OK) {
-        fprintf(stderr, "ltxctl: no restore plan for %s: %s%s%s\n", objstore_url(st), ltx_strerror(rc),
-                le.msg[0] ? ": " : "", le.msg);
-        free(plan);
+    char err[PATH_MAX + 512];
+    *txid = 0;
+    if (restore_make_plan(st, WR_DB, &o, &plan, &pn, &reached, NULL, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "ltxctl: %s\n", err);
         return -1;
     }
-    int r = apply_files(st, pm, plan, pn, 1, last_hdr, last_trl);
+    if (pn == 0) {
+        free(plan);
+        return 0;
+    }
+    restore_sink k;
+    restore_sink_pagemap(&k, pm);
+    restore_result res;
+    int r = restore_apply_sink(st, WR_DB, plan, pn, &k, &o, &res, err, sizeof err);
     free(plan);
-    if (r == 0)
-        *txid = reached;
-    return r;
+    if (r != 0) {
+        fprintf(stderr, "ltxctl: %s\n", err);
+        return -1;
+    }
+    *txid = reached;
+    if (last_hdr)
+        *last_hdr = res.last_header;
+    if (last_trl)
+        *last_trl = res.last_trailer;
+    return 0;
 }
 
-int wr_put_file(objstore *st, int level, const ltx_header *h, const uint8_t *buf, size_t len,
-                size_t npages) {
+int wr_put_file(objstore *st, int level, const ltx_header *h, const uint8_t *buf, size_t len, size_t npages)
+{
     obj_error oe;
     memset(&oe, 0, sizeof oe);
     obj_status s =
@@ -156,12 +151,13 @@ int wr_put_file(objstore *st, int level, const ltx_header *h, const uint8_t *buf
         fprintf(stderr, "ltxctl: writing L%d %s: %s\n", level, name, oe.msg[0] ? oe.msg : obj_status_str(s));
         return -1;
     }
-    wr_log("wrote L%d %s: %zu page%s, commit %u, %zu bytes%s", level, name, npages, npages == 1 ? "" : "s", h->commit, len,
-           h->min_txid == 1 ? " (snapshot)" : "");
+    wr_log("wrote L%d %s: %zu page%s, commit %u, %zu bytes%s", level, name, npages, npages == 1 ? "" : "s",
+           h->commit, len, h->min_txid == 1 ? " (snapshot)" : "");
     return 0;
 }
 
-static uint64_t level_max(const ltx_fileinfo *f, size_t n) {
+static uint64_t level_max(const ltx_fileinfo *f, size_t n)
+{
     uint64_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (f[i].max_txid > m)
@@ -169,7 +165,8 @@ static uint64_t level_max(const ltx_fileinfo *f, size_t n) {
     return m;
 }
 
-int wr_compact_level(objstore *st, int level, int *wrote) {
+int wr_compact_level(objstore *st, int level, int *wrote)
+{
     *wrote = 0;
     if (level < 1 || level > LTX_MAX_LEVEL) {
         fprintf(stderr, "ltxctl: compaction level must be 1..%d\n", LTX_MAX_LEVEL);
@@ -215,7 +212,7 @@ int wr_compact_level(objstore *st, int level, int *wrote) {
     ltx_header oh;
     ltx_error le;
     memset(&le, 0, sizeof le);
-    ltx_err rc = wr_compact_buffers((const uint8_t *const *)bufs, lens, ns, &out, &out_len, &oh, &npages, &le);
+    ltx_err rc = ltx_compact((const uint8_t *const *)bufs, lens, ns, &out, &out_len, &oh, &npages, &le);
     if (rc != LTX_OK) {
         fprintf(stderr, "ltxctl: compacting L%d into L%d: %s%s%s\n", level - 1, level, ltx_strerror(rc),
                 le.msg[0] ? ": " : "", le.msg);
@@ -235,7 +232,8 @@ done:
     return r;
 }
 
-int wr_snapshot_level9(objstore *st, int *wrote) {
+int wr_snapshot_level9(objstore *st, int *wrote)
+{
     *wrote = 0;
     ltx_fileinfo *snaps;
     size_t nsnap;
@@ -252,8 +250,8 @@ int wr_snapshot_level9(objstore *st, int *wrote) {
     free(snaps);
     if (have >= latest)
         return 0;
-    wr_pages pm;
-    wr_pages_init(&pm, 0);
+    ltx_pagemap pm;
+    ltx_pagemap_init(&pm, 0);
     pm.keep_blocks = 1;
     uint64_t txid = 0;
     ltx_header last;
@@ -271,12 +269,12 @@ int wr_snapshot_level9(objstore *st, int *wrote) {
     h.min_txid = 1;
     h.max_txid = txid;
     h.timestamp_ms = wr_now_ms();
-    uint64_t post = (h.flags & LTX_FLAG_NO_CHECKSUM) ? 0 : wr_pages_checksum(&pm);
+    uint64_t post = (h.flags & LTX_FLAG_NO_CHECKSUM) ? 0 : ltx_pagemap_checksum(&pm);
     uint8_t *out = NULL;
     size_t out_len = 0, npages = 0;
     ltx_error le;
     memset(&le, 0, sizeof le);
-    ltx_err rc = wr_encode_pages(&h, &pm, post, &out, &out_len, &npages, &le);
+    ltx_err rc = ltx_pagemap_encode(&h, &pm, post, &out, &out_len, &npages, &le);
     if (rc != LTX_OK) {
         fprintf(stderr, "ltxctl: building the snapshot: %s%s%s\n", ltx_strerror(rc), le.msg[0] ? ": " : "",
                 le.msg);
@@ -287,11 +285,25 @@ int wr_snapshot_level9(objstore *st, int *wrote) {
     if (r == 0)
         *wrote = 1;
 done:
-    wr_pages_free(&pm);
+    ltx_pagemap_free(&pm);
     return r;
 }
 
-int wr_l0_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *deleted) {
+/* Delete one file; a file already gone counts as deleted. Returns 0, or -1
+ * said on stderr ("ltxctl: <what>: ..."). */
+static int delete_file(objstore *st, const ltx_fileinfo *f, const char *what)
+{
+    obj_error oe;
+    memset(&oe, 0, sizeof oe);
+    obj_status s = objstore_delete_file(st, WR_DB, f, &oe);
+    if (s == OBJ_OK || s == OBJ_NOT_FOUND)
+        return 0;
+    fprintf(stderr, "ltxctl: %s: %s\n", what, oe.msg[0] ? oe.msg : obj_status_str(s));
+    return -1;
+}
+
+int wr_l0_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *deleted)
+{
     *deleted = 0;
     ltx_fileinfo *l0, *l1;
     size_t n0, n1;
@@ -307,11 +319,7 @@ int wr_l0_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *del
     for (size_t i = 0; i + 1 < n0; i++) { /* the newest L0 file is always kept */
         if (l0[i].created_ms > now_ms - retention_ms || l0[i].max_txid > l1max)
             break;
-        obj_error oe;
-        memset(&oe, 0, sizeof oe);
-        obj_status s = objstore_delete_file(st, WR_DB, &l0[i], &oe);
-        if (s != OBJ_OK && s != OBJ_NOT_FOUND) {
-            fprintf(stderr, "ltxctl: deleting L0 file: %s\n", oe.msg[0] ? oe.msg : obj_status_str(s));
+        if (delete_file(st, &l0[i], "deleting L0 file")) {
             r = -1;
             break;
         }
@@ -321,5 +329,37 @@ int wr_l0_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *del
         wr_log("L0 retention: deleted %d file(s) up to TXID %016llx (L1 reaches %016llx)", *deleted,
                (unsigned long long)l0[*deleted - 1].max_txid, (unsigned long long)l1max);
     free(l0);
+    return r;
+}
+
+int wr_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *deleted)
+{
+    *deleted = 0;
+    ltx_fileinfo *f = NULL;
+    size_t n = 0;
+    if (list_all(st, &f, &n))
+        return -1;
+    uint8_t *del = calloc(n ? n : 1, 1);
+    uint64_t floor = 0;
+    int k = del ? ltx_retention_select(f, n, now_ms - retention_ms, del, &floor) : -1;
+    int r = 0;
+    if (k < 0) {
+        fprintf(stderr, "ltxctl: retention: the files left would not restore the window; nothing deleted\n");
+        r = -1;
+    }
+    for (int pass = 0; pass < 2 && k > 0 && r == 0; pass++) /* level files first, snapshots last */
+        for (size_t i = 0; i < n && r == 0; i++) {
+            if (!del[i] || (f[i].level == LTX_SNAPSHOT_LEVEL) != pass)
+                continue;
+            if (delete_file(st, &f[i], "retention"))
+                r = -1;
+            else
+                (*deleted)++;
+        }
+    if (*deleted)
+        wr_log("retention: deleted %d snapshot/L1+ file(s); kept from the snapshot at TXID %016llx", *deleted,
+               (unsigned long long)floor);
+    free(del);
+    free(f);
     return r;
 }

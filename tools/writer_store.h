@@ -21,7 +21,7 @@ int wr_replica_max_txid(objstore *st, uint64_t *max_txid);
 /* Rebuild the latest state of the replica into pm (restore plan, whole files
  * applied in order, each truncating). *txid = 0 for an empty replica.
  * last_hdr, last_trl: header and trailer of the last file applied (may be NULL). */
-int wr_restore_latest(objstore *st, wr_pages *pm, uint64_t *txid, ltx_header *last_hdr,
+int wr_restore_latest(objstore *st, ltx_pagemap *pm, uint64_t *txid, ltx_header *last_hdr,
                       ltx_trailer *last_trl);
 
 /* Merge level-1 files above the max TXID already in `level` into one file
@@ -39,9 +39,15 @@ int wr_snapshot_level9(objstore *st, int *wrote);
  * is always kept. */
 int wr_l0_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *deleted);
 
+/* Snapshot and L1+ retention, the server's --retention rule
+ * (proto's ltx_retention_select): snapshots older than the one kept at
+ * now - retention_ms go (the newest always stays) with the L1+ files at or
+ * below its TXID; nothing without a snapshot, nothing when the rest would
+ * not restore the window. 0 ok, -1 on a store error or a refused pass. */
+int wr_retention(objstore *st, int64_t retention_ms, int64_t now_ms, int *deleted);
+
 /* Write one file and print a line about it ("L0 0000…0003-0000…0003 …"). */
-int wr_put_file(objstore *st, int level, const ltx_header *h, const uint8_t *buf, size_t len,
-                size_t npages);
+int wr_put_file(objstore *st, int level, const ltx_header *h, const uint8_t *buf, size_t len, size_t npages);
 
 /* Log line on stdout, prefixed with the current UTC time. */
 void wr_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

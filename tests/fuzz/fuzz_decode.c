@@ -3,7 +3,8 @@
  * Feeds the input to every decoder a remote reader uses: the whole-file
  * decoder (with a page callback), the page index located from the tail and
  * decoded, every frame the index names, and the input as a lone frame at
- * each page size. Any crash, sanitizer report or leak is a bug; errors are
+ * each page size, and the streaming verifier fed in chunks (it must give
+ * the whole-file decoder's answer). Any crash, sanitizer report or leak is a bug; errors are
  * expected. Build and run: tests/fuzz/run_fuzz.sh (see docs/ltx-codec.md). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,11 +21,31 @@ static int touch_page(void *ctx, uint32_t pgno, const uint8_t *page) {
     return 0;
 }
 
+/* The streaming verifier in chunks of 1..64 bytes (from the first byte)
+ * must agree with the whole-file decoder: same code, same message. */
+static void check_streamed(const uint8_t *data, size_t size, ltx_err want, const ltx_error *we) {
+    ltx_verifier *v = ltx_verifier_new();
+    if (!v)
+        return;
+    size_t chunk = size ? (size_t)(data[0] % 64) + 1 : 1;
+    for (size_t off = 0; off < size; off += chunk)
+        (void)ltx_verifier_feed(v, data + off, size - off < chunk ? size - off : chunk, NULL);
+    ltx_error e;
+    ltx_file_info info;
+    ltx_err r = ltx_verifier_finish(v, &info, &e);
+    if (r != want || (r != LTX_OK && strcmp(e.msg, we->msg) != 0))
+        abort();
+    if (r == LTX_OK)
+        ltx_file_info_free(&info);
+    ltx_verifier_free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ltx_error e;
     ltx_file_info info;
     size_t sum = 0;
     ltx_err r = ltx_file_decode(data, size, touch_page, &sum, &info, &e);
+    check_streamed(data, size, r, &e);
     if (r == LTX_OK) {
         /* a valid file: every indexed frame must decode on its own too */
         uint32_t ps = info.header.page_size;

@@ -25,8 +25,8 @@ trap '[ "$cleanup" = 1 ] && rm -rf "$work"' EXIT INT TERM
 mkdir -p "$work/corpus" "$work/seeds"
 bin="$work/fuzz_decode"
 if ! "$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -I"$src/proto" \
-        "$here/fuzz_decode.c" "$src/proto/crc64.c" "$src/proto/codec.c" \
+        -fno-sanitize-recover=undefined -I"$src/proto" -I"$src/common" \
+        "$here/fuzz_decode.c" "$src/proto/crc64.c" "$src/proto/codec.c" "$src/proto/verify.c" \
         "$src/proto/encoder.c" "$src/proto/ltx_err.c" -llz4 -lpthread -o "$bin" 2>"$work/cc.log"; then
     if grep -q -- "-lclang_rt.fuzzer\|libFuzzer\|fuzzer" "$work/cc.log"; then
         cat "$work/cc.log"
