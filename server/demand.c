@@ -54,7 +54,7 @@ int demand_wait_latest(ltxdb *d, db_err *err)
     deadline_in_ms(&dl, DEMAND_WAIT_MS);
     pthread_mutex_lock(&s->poll_mu);
     atomic_store(&d->dm.urgent, 1);
-    atomic_fetch_add(&s->demand_kicks, 1);
+    atomic_fetch_add(&s->poll_kicks, 1);
     pthread_cond_broadcast(&s->poll_cv);
     int rc = 0;
     while (atomic_load(&d->dm.done) < want && !atomic_load(&s->stopping) && rc == 0)

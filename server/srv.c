@@ -108,6 +108,19 @@ static void remove_missing(srv *s, srv_source *src, char **names, size_t n, uint
     free(cand);
 }
 
+/* Wake the pollers for a new or re-added database. The kick count, not the
+ * broadcast alone, is what a poller checks before it sleeps: a broadcast
+ * sent while it walked the table (not yet waiting) would be lost, and it
+ * would sleep until --rescan-interval with the new database never indexed
+ * (CI saw /readyz stay 503 for 15 s with one of two databases waiting). */
+void srv_kick_pollers(srv *s)
+{
+    pthread_mutex_lock(&s->poll_mu);
+    atomic_fetch_add(&s->poll_kicks, 1);
+    pthread_cond_broadcast(&s->poll_cv);
+    pthread_mutex_unlock(&s->poll_mu);
+}
+
 static int add_db(srv *s, const char *name, objstore *st, const char *prefix, const char *url)
 {
     pthread_rwlock_wrlock(&s->dbs_lock);
@@ -123,6 +136,8 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
                 ltxdb_readd(s->dbs[mid]);
             }
             pthread_rwlock_unlock(&s->dbs_lock);
+            if (back)
+                srv_kick_pollers(s);
             return back;
         }
         if (c < 0)
@@ -132,6 +147,7 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
     }
     if (readd_db(s, name, lo)) {
         pthread_rwlock_unlock(&s->dbs_lock);
+        srv_kick_pollers(s);
         return 1;
     }
     if (s->ndbs == s->capdbs) {
@@ -179,10 +195,7 @@ static int add_db(srv *s, const char *name, objstore *st, const char *prefix, co
     pthread_rwlock_unlock(&s->dbs_lock);
     char q[600];
     logf_(LOG_INFO, "db_added", "db=%s url=%s", name, log_q(q, sizeof q, url));
-    /* wake the poller that owns it */
-    pthread_mutex_lock(&s->poll_mu);
-    pthread_cond_broadcast(&s->poll_cv);
-    pthread_mutex_unlock(&s->poll_mu);
+    srv_kick_pollers(s);
     return 1;
 }
 
@@ -438,7 +451,7 @@ static void *poller_main(void *arg)
     struct srv_poller_arg *pa = arg;
     srv *s = pa->s;
     int me = pa->idx, k = s->npollers > 0 ? s->npollers : 1;
-    uint64_t kicks = atomic_load(&s->demand_kicks);
+    uint64_t kicks = atomic_load(&s->poll_kicks);
     while (!atomic_load(&s->stopping)) {
         int64_t next = mono_ms() + s->cfg.rescan_ms;
         /* readers waiting for a backed-off database go first */
@@ -446,13 +459,14 @@ static void *poller_main(void *arg)
         next = srv_poll_pass(s, me, k, 0, next);
         pthread_mutex_lock(&s->poll_mu);
         int64_t wait = next - mono_ms();
-        /* a reader that asked for a poll during the passes is not missed */
-        if (wait > 0 && !atomic_load(&s->stopping) && atomic_load(&s->demand_kicks) == kicks) {
+        /* a reader that asked for a poll, or a database added, during the
+         * passes is not missed */
+        if (wait > 0 && !atomic_load(&s->stopping) && atomic_load(&s->poll_kicks) == kicks) {
             struct timespec ts;
             deadline_in_ms(&ts, wait);
             pthread_cond_timedwait(&s->poll_cv, &s->poll_mu, &ts);
         }
-        kicks = atomic_load(&s->demand_kicks);
+        kicks = atomic_load(&s->poll_kicks);
         pthread_mutex_unlock(&s->poll_mu);
     }
     return NULL;

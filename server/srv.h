@@ -118,11 +118,12 @@ typedef struct srv {
     int npollers;
     pthread_mutex_t poll_mu;
     pthread_cond_t poll_cv;
-    /* demand.c: readers of a backed-off database bump demand_kicks (under
-     * poll_mu) and wait on demand_cv for its poll; discovered: the first
+    /* poll_kicks, bumped under poll_mu, wakes the pollers: a reader of a
+     * backed-off database (demand.c, then it waits on demand_cv for its
+     * poll) and a database added (srv_kick_pollers); discovered: the first
      * scan of the --replica roots finished (the rescanner, after listening) */
     pthread_cond_t demand_cv;
-    atomic_uint_fast64_t demand_kicks;
+    atomic_uint_fast64_t poll_kicks;
     atomic_int discovered;
     /* bumped (under dbs_lock) each time a database is added or re-added;
      * a rescan removes only databases added before its root listing */
@@ -141,6 +142,7 @@ void srv_stop_poller(srv *s);
 void srv_destroy(srv *s);
 
 ltxdb *srv_find_db(srv *s, const char *name);
+void srv_kick_pollers(srv *s); /* a database was added: poll it now, not at the next due time */
 /* Add a database named name under the first --replica root (a new database
  * about to get its first file): the database, held by ltxdb_creator_hold
  * (the caller releases it when its write ends), or NULL when there is no

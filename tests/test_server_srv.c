@@ -82,6 +82,24 @@ static void test_create_readds_removed(void **st)
     assert_int_equal(ltxdb_remove_if_empty(d, UINT64_MAX), 1);
 }
 
+/* Each database added (or added back) bumps poll_kicks: a poller checks the
+ * count, not only the broadcast, before it sleeps, so one that was walking
+ * its table when the database came does not sleep until the next rescan. */
+static void test_added_db_kicks_pollers(void **st)
+{
+    (void)st;
+    uint64_t k0 = atomic_load(&g_srv.poll_kicks);
+    ltxdb *d = srv_create_db(&g_srv, "kick.db");
+    assert_non_null(d);
+    uint64_t k1 = atomic_load(&g_srv.poll_kicks);
+    assert_true(k1 > k0);
+    ltxdb_creator_release(d);
+    assert_int_equal(ltxdb_remove_if_empty(d, UINT64_MAX), 1);
+    assert_ptr_equal(srv_create_db(&g_srv, "kick.db"), d);
+    assert_true(atomic_load(&g_srv.poll_kicks) > k1);
+    ltxdb_creator_release(d);
+}
+
 static void test_create_refuses_bad_names(void **st)
 {
     (void)st;
@@ -95,6 +113,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_hold_survives_rescan),
         cmocka_unit_test(test_create_readds_removed),
+        cmocka_unit_test(test_added_db_kicks_pollers),
         cmocka_unit_test(test_create_refuses_bad_names),
     };
     return cmocka_run_group_tests(tests, open_srv, close_srv);
