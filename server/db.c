@@ -289,6 +289,19 @@ void db_record_error(ltxdb *d, const char *event, const char *msg)
         logf_(LOG_ERROR, event, "db=%s error=%s", d->name, log_q(q, sizeof q, msg));
 }
 
+int db_gap_msg(char *why, size_t whylen, uint64_t pos, const ltx_fileinfo *f, size_t n)
+{
+    uint64_t next_min = 0;
+    for (size_t i = 0; i < n; i++)
+        if (f[i].min_txid > pos + 1 && (!next_min || f[i].min_txid < next_min))
+            next_min = f[i].min_txid;
+    if (!next_min)
+        return 0;
+    db_msgf(why, whylen, "gap: TXID %016" PRIx64 " is in no file; the next file starts at %016" PRIx64, pos + 1,
+            next_min);
+    return 1;
+}
+
 int db_set_state_locked(ltxdb *d, int st, const char *reason)
 {
     int old = d->state;

@@ -401,6 +401,8 @@ static int plan_once(ltxdb *d, uint64_t target, vindex **out, char *stall, size_
                         stall[0] = 0;
                     else if (db_verify_bad_listed_covering(d, listed, nlisted, restored + 1, bad, sizeof bad))
                         db_msgf(stall, stalllen, "%s", bad);
+                    else if (db_gap_msg(stall, stalllen, restored, files, nf))
+                        ; /* the wording a poll's bridge uses: the reason stays put */
                     else if (gap[0])
                         db_msgf(stall, stalllen, "%s", gap);
                     else

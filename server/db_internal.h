@@ -176,6 +176,10 @@ void db_set_state(ltxdb *d, int st, const char *reason);
 /* The same with d->lock held for writing (so a new TXID and its state are
  * seen together); returns the old state for db_log_state after unlocking. */
 int db_set_state_locked(ltxdb *d, int st, const char *reason);
+/* A stall's reason when TXID pos+1 is in none of the n files f (the one
+ * wording for the first index and for a poll): 1 written, 0 when no file
+ * starts after it */
+int db_gap_msg(char *why, size_t whylen, uint64_t pos, const ltx_fileinfo *f, size_t n);
 void db_log_state(const ltxdb *d, int old, int st, const char *reason);
 /* Degraded: this many polls in a row failed, or the store answered no
  * poll, listing or file read for 3 poll intervals (at least

@@ -158,11 +158,7 @@ static int bridge(ltxdb *d, uint64_t pos, char *why, size_t whylen)
             char bad[200];
             if (db_verify_bad_covering(d, pos + 1, bad, sizeof bad))
                 db_msgf(why, whylen, "%s; no other file holds TXID %016" PRIx64, bad, pos + 1);
-            else if (next_min)
-                db_msgf(why, whylen,
-                        "gap: TXID %016" PRIx64 " is in no file; the next file starts at %016" PRIx64,
-                        pos + 1, next_min);
-            else
+            else if (!next_min || !db_gap_msg(why, whylen, pos, files, nf))
                 why[0] = 0;
             free(files);
             return 0;

@@ -149,8 +149,8 @@ try:
     for name in ("app.db", HOSTILE):
         ck.eq((rows.get(name) or {"cells": {}})["cells"].get("txid"), "0000000000000009", f"{name[:20]} TXID")
     ck.eq((rows.get("gap.db") or {"cells": {}})["cells"].get("txid"), "0000000000000004", "gap.db held at TXID 4")
-    ck.ok("0000000000000005" in (rows.get("gap.db") or {"cells": {}})["cells"].get("problem", ""),
-          "gap.db's problem names the missing TXID")
+    gap_problem = (rows.get("gap.db") or {"cells": {}})["cells"].get("problem", "")
+    ck.ok("0000000000000005" in gap_problem, f"gap.db's problem names the missing TXID: {gap_problem!r}")
     ck.eq((rows.get("empty.db") or {"cells": {}})["cells"].get("txid"), "—", "empty.db has no TXID")
     ck.ok("s" in (rows.get("app.db") or {"cells": {}})["cells"].get("lag", ""), "lag shown")
     ck.ok("img" not in d.tags and "script" not in d.tags, f"no element made from a name (tags: {set(d.tags)})")
