@@ -525,6 +525,7 @@ void srv_stop_poller(srv *s)
     pthread_mutex_lock(&s->poll_mu);
     pthread_cond_broadcast(&s->poll_cv);
     pthread_cond_broadcast(&s->rescan_cv);
+    pthread_cond_broadcast(&s->demand_cv); /* readers waiting for a poll answer now */
     pthread_mutex_unlock(&s->poll_mu);
     for (int i = 0; i < s->npollers; i++)
         pthread_join(s->pollers[i], NULL);
