@@ -379,6 +379,23 @@ fail:
     return NULL;
 }
 
+/* Wait (mu held, at most timeout_ms) until the running watcher's first
+ * poll has answered: what is known before it is the open answer's TXID,
+ * which may be as old as the shared state. */
+static void lh_watch_wait_first(lh_watch *sh)
+{
+    if (!sh->known)
+        return; /* nothing to catch up with */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long ms = sh->cfg.timeout_ms;
+    ts.tv_sec += ms / 1000 + (ts.tv_nsec + (ms % 1000) * 1000000L) / 1000000000L;
+    ts.tv_nsec = (ts.tv_nsec + (ms % 1000) * 1000000L) % 1000000000L;
+    while (!sh->first_done && !sh->stop)
+        if (pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) == ETIMEDOUT)
+            break;
+}
+
 int lh_watch_start(lh_watch *sh, int wait)
 {
     if (sh->th_ok)
@@ -392,24 +409,21 @@ int lh_watch_start(lh_watch *sh, int wait)
     if (pthread_create(&sh->th, NULL, lh_watch_main, sh) != 0)
         return -1;
     sh->th_ok = 1;
-    if (!wait || !sh->known)
-        return 0; /* nothing to catch up with */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long ms = sh->cfg.timeout_ms;
-    ts.tv_sec += ms / 1000 + (ts.tv_nsec + (ms % 1000) * 1000000L) / 1000000000L;
-    ts.tv_nsec = (ts.tv_nsec + (ms % 1000) * 1000000L) % 1000000000L;
-    while (!sh->first_done && !sh->stop)
-        if (pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) == ETIMEDOUT)
-            break;
+    if (wait)
+        lh_watch_wait_first(sh);
     return 0;
 }
 
 int lh_watch_current(lh_watch *sh)
 {
-    if (sh->th_ok || lh_http_now_ms() - sh->fresh_ms <= LH_WATCH_FRESH_MS)
+    if (lh_http_now_ms() - sh->fresh_ms <= LH_WATCH_FRESH_MS)
         return 0;
-    return lh_watch_start(sh, 1);
+    if (!sh->th_ok)
+        return lh_watch_start(sh, 1);
+    /* started by another connection whose transaction still waits for its
+     * first answer: this one waits too, or it would pin the open answer */
+    lh_watch_wait_first(sh);
+    return 0;
 }
 
 void lh_watch_put_pages(lh_watch *sh, uint64_t txid, uint32_t ps, const unsigned char *body, size_t n,

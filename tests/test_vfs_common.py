@@ -331,7 +331,9 @@ class Proxy:
     one in ?txid= (a cache handing out another TXID's pages, with its own
     header); "error" answers every page request 502 with message `error_msg`;
     "timeout:<n>" answers the next n page requests 504 with `Retry-After: 1`
-    (a server whose store read passed its deadline), then forwards.
+    (a server whose store read passed its deadline), then forwards;
+    "slow_changes:<s>" holds every /changes request <s> seconds before
+    forwarding it (a watcher whose answers come late).
     ssl_ctx: terminate TLS (https://) with that server context."""
 
     def __init__(self, upstream, ssl_ctx=None, port=None):
@@ -371,6 +373,8 @@ class Proxy:
                     proxy.mode = f"timeout:{int(mode[8:]) - 1}"
                     body = json.dumps({"error": "page 1: deadline of 10000 ms passed", "code": "upstream_error"})
                     return self.reply(504, body.encode(), [("Content-Type", "application/json"), ("Retry-After", "1")])
+                if mode and mode.startswith("slow_changes:") and path.split("?")[0].endswith("/changes"):
+                    time.sleep(float(mode[13:]))
                 if is_page and mode and mode.startswith("other:"):
                     path = re.sub(r"txid=[0-9a-fA-F]+", "txid=" + mode[6:], path)
                 up = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=90)

@@ -25,7 +25,9 @@ if(TARGET ltxhttp_static AND TARGET ltxpaged)
   add_test(NAME vfs_tls COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_vfs_tls.py)
   # One-round-trip open: btree= pages, 2 requests per lookup, no libcurl for http://.
   add_test(NAME vfs_cold COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_vfs_cold.py)
-  set_tests_properties(vfs_driver vfs_extension vfs_live vfs_trust vfs_failover vfs_tls vfs_cold PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+  # Two connections sharing one watcher: neither pins the open answer while its first answer is on its way.
+  add_test(NAME vfs_watch COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_vfs_watch.py)
+  set_tests_properties(vfs_driver vfs_extension vfs_live vfs_trust vfs_failover vfs_tls vfs_cold vfs_watch PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
   # better-sqlite3 from npm (installed at test time) with ltxhttp as the default VFS.
   add_test(NAME vfs_node COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_vfs_node.py)
   set_tests_properties(vfs_node PROPERTIES ENVIRONMENT "${LTXHTTP_TEST_ENV}" TIMEOUT 1200 SKIP_RETURN_CODE 77)
