@@ -297,8 +297,8 @@ int db_gap_msg(char *why, size_t whylen, uint64_t pos, const ltx_fileinfo *f, si
             next_min = f[i].min_txid;
     if (!next_min)
         return 0;
-    db_msgf(why, whylen, "gap: TXID %016" PRIx64 " is in no file; the next file starts at %016" PRIx64, pos + 1,
-            next_min);
+    db_msgf(why, whylen, "gap: TXID %016" PRIx64 " is in no file; the next file starts at %016" PRIx64,
+            pos + 1, next_min);
     return 1;
 }
 
