@@ -384,8 +384,8 @@ fail:
  * which may be as old as the shared state. */
 static void lh_watch_wait_first(lh_watch *sh)
 {
-    if (!sh->known)
-        return; /* nothing to catch up with */
+    if (!sh->known || sh->first_done)
+        return; /* nothing to catch up with, or caught up */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     long ms = sh->cfg.timeout_ms;
