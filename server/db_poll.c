@@ -138,16 +138,10 @@ static int bridge(ltxdb *d, uint64_t pos, char *why, size_t whylen)
     for (int attempt = 0; attempt < 8; attempt++) {
         db_verify_filter(d, files, &nf, NULL, 0);
         const ltx_fileinfo *best = NULL;
-        uint64_t next_min = 0;
         for (size_t i = 0; i < nf; i++) {
             const ltx_fileinfo *f = &files[i];
-            if (f->max_txid <= pos)
-                continue;
-            if (f->min_txid > pos + 1) {
-                if (!next_min || f->min_txid < next_min)
-                    next_min = f->min_txid;
-                continue;
-            }
+            if (f->max_txid <= pos || f->min_txid > pos + 1)
+                continue; /* behind us, or past a gap (db_gap_msg names it) */
             if (f->level == 0 && f->min_txid != pos + 1)
                 continue;
             if (!best || f->max_txid > best->max_txid ||
@@ -158,7 +152,7 @@ static int bridge(ltxdb *d, uint64_t pos, char *why, size_t whylen)
             char bad[200];
             if (db_verify_bad_covering(d, pos + 1, bad, sizeof bad))
                 db_msgf(why, whylen, "%s; no other file holds TXID %016" PRIx64, bad, pos + 1);
-            else if (!next_min || !db_gap_msg(why, whylen, pos, files, nf))
+            else if (!db_gap_msg(why, whylen, pos, files, nf))
                 why[0] = 0;
             free(files);
             return 0;
